@@ -1,0 +1,20 @@
+"""anomalykit: Gaussian-density anomaly detection and K-means clustering.
+
+Public names only; everything else lives in private modules.
+"""
+
+from .detectors import ConstantFeatureWarning, Explanation, GaussianDetector
+from .thresholds import ThresholdCurve, ThresholdResult, contamination_threshold, select_threshold
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConstantFeatureWarning",
+    "Explanation",
+    "GaussianDetector",
+    "ThresholdCurve",
+    "ThresholdResult",
+    "__version__",
+    "contamination_threshold",
+    "select_threshold",
+]

@@ -1,0 +1,1 @@
+"""Private helpers: validation, moments, randomness. Not a public API."""
