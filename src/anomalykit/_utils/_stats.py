@@ -75,9 +75,7 @@ def _block_moments(X: np.ndarray, w: np.ndarray | None, full: bool) -> Moments:
     return Moments(weight, mean, scatter)
 
 
-def moments_of(
-    X: np.ndarray, sample_weight: np.ndarray | None = None, *, full: bool
-) -> Moments:
+def moments_of(X: np.ndarray, sample_weight: np.ndarray | None = None, *, full: bool) -> Moments:
     """Moments of the rows of ``X``, read in cache-sized blocks and merged.
 
     Prior validation of data is assumed: ``X`` is a finite 2-D array and

@@ -10,9 +10,9 @@ import numpy as np
 
 __all__ = [
     "check_binary_labels",
-    "check_scores",
     "check_in",
     "check_real",
+    "check_scores",
     "feature_names",
 ]
 

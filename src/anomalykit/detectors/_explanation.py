@@ -61,6 +61,4 @@ class Explanation:
         return ["; ".join(f"{name}={z:+.2f}σ" for name, z in row) for row in self.top(k)]
 
     def to_dict(self, k: int = 3) -> list[dict[str, Any]]:
-        return [
-            {"features": [{"feature": name, "z": z} for name, z in row]} for row in self.top(k)
-        ]
+        return [{"features": [{"feature": name, "z": z} for name, z in row]} for row in self.top(k)]

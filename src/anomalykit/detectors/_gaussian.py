@@ -24,7 +24,7 @@ from .._utils._validation import check_in, check_real, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
 
-__all__ = ["GaussianDetector", "ConstantFeatureWarning"]
+__all__ = ["ConstantFeatureWarning", "GaussianDetector"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: The share of training rows flagged when neither epsilon nor a contamination is given.
@@ -44,13 +44,13 @@ def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
     if w.ndim == 0:
         w = np.full(n, float(w))
     if w.shape != (n,):
-        raise ValueError(
-            f"sample_weight must have one entry per row: shape ({n},); got {w.shape}."
-        )
+        raise ValueError(f"sample_weight must have one entry per row: shape ({n},); got {w.shape}.")
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError("sample_weight must be finite and non-negative.")
     if w.sum() <= 0:
-        raise ValueError("All sample weights are zero: at least one row must have a positive weight.")
+        raise ValueError(
+            "All sample weights are zero: at least one row must have a positive weight."
+        )
     return w
 
 
@@ -241,7 +241,11 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         if first:
             self._validate_params()
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], reset=first, ensure_min_samples=2 if first else 1
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            reset=first,
+            ensure_min_samples=2 if first else 1,
         )
         w = _check_sample_weight(sample_weight, X.shape[0])
         moments = moments_of(X, w, full=self.covariance == "full")

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from .._utils._validation import check_binary_labels, check_in, check_real, check_scores
 
-__all__ = ["ThresholdCurve", "ThresholdResult", "select_threshold", "cut_between"]
+__all__ = ["ThresholdCurve", "ThresholdResult", "cut_between", "select_threshold"]
 
 _METRICS = ("f1", "fbeta")
 _METHODS = ("exact", "grid")
@@ -133,7 +133,7 @@ class ThresholdResult:
         return out
 
 
-def _fbeta_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, beta: float) -> np.ndarray:
+def fbeta_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, beta: float) -> np.ndarray:
     """F-beta from counts, ``(1+b2) tp / ((1+b2) tp + b2 fn + fp)``; 0 when tp = 0."""
     b2 = beta * beta
     num = (1.0 + b2) * tp
@@ -284,7 +284,7 @@ def select_threshold(
             )
         )
         tp = tp_below[n_flag].astype(np.float64)
-        fscore = _fbeta_counts(tp, n_flag - tp, n_pos - tp, beta)
+        fscore = fbeta_from_counts(tp, n_flag - tp, n_pos - tp, beta)
     else:
         lo, hi = s_sorted[0], s_sorted[-1]
         thresholds = lo + (hi - lo) / n_steps * np.arange(n_steps + 1)
@@ -315,7 +315,9 @@ def select_threshold(
     return ThresholdResult(
         threshold=float(thresholds[best]),
         score=float(fscore[best]),
-        f1=float(_fbeta_counts(np.array([tp_b], float), np.array([fp_b]), np.array([fn_b]), 1.0)[0]),
+        f1=float(
+            fbeta_from_counts(np.array([tp_b], float), np.array([fp_b]), np.array([fn_b]), 1.0)[0]
+        ),
         precision=float(precision[best]),
         recall=float(recall[best]),
         tp=tp_b,

@@ -1,0 +1,3 @@
+from anomalykit.cli import main
+
+main()

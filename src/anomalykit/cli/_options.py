@@ -1,0 +1,40 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _split_columns(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    if not names:
+        raise typer.BadParameter("give at least one column name, comma-separated")
+    return names
+
+
+ColumnsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--columns",
+        parser=_split_columns,
+        metavar="A,B,...",
+        help="Feature columns by name, comma-separated (arrays: x0,x1,...). Default: all but the label.",
+    ),
+]
+LabelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--label-column",
+        help="Column (or .npz/.mat array) of 0/1 labels, 1 = anomaly.",
+    ),
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for the output files.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print the summary as JSON (for machines) instead of text.")
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
