@@ -1,39 +1,24 @@
-"""Shared fixtures: a seeded generator and the containers users pass data in."""
+"""Shared fixtures: the location of the project's shared data (tests skip without it)."""
 
-from __future__ import annotations
+from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
-CONTAINERS = ("list", "ndarray", "dataframe")
-DTYPES = (np.float32, np.float64)
-
-
-def _convert(values: np.ndarray, kind: str):
-    values = np.asarray(values)
-    if kind == "list":
-        return values.tolist()
-    if kind == "ndarray":
-        return values
-    if values.ndim == 1:
-        return pd.Series(values)
-    return pd.DataFrame(values, columns=[f"f{j}" for j in range(values.shape[1])])
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 @pytest.fixture
-def rng() -> np.random.Generator:
-    """A fresh generator with a fixed seed: every test sees the same data."""
-    return np.random.default_rng(20240611)
+def shared_data() -> Path:
+    """``../shared/data``; tests that need it skip cleanly when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
 
 
-@pytest.fixture(params=CONTAINERS)
-def container(request):
-    """Turn an ndarray into a list, itself, or a pandas Series/DataFrame."""
-    kind = request.param
-    return lambda values: _convert(values, kind)
-
-
-@pytest.fixture(params=DTYPES, ids=lambda t: np.dtype(t).name)
-def dtype(request):
-    return request.param
+@pytest.fixture
+def course_data(shared_data: Path) -> Path:
+    path = shared_data / "course"
+    if not (path / "ex8data1.mat").is_file():
+        pytest.skip(f"course data not found at {path}")
+    return path

@@ -115,8 +115,11 @@ def check_real(
 
 
 def feature_names(estimator: Any, n_features: int) -> list[str]:
-    """The fitted ``feature_names_in_`` when known, else ``x0 .. x{d-1}``."""
+    """Names of the columns: the fitted ``feature_names_in_`` (from a table),
+    else names given to the workflow for array input, else ``x0 .. x{d-1}``."""
     names = getattr(estimator, "feature_names_in_", None)
-    if names is not None:
+    if names is None:
+        names = getattr(estimator, "_feature_names", None)
+    if names is not None and len(names) == n_features:
         return [str(n) for n in names]
     return [f"x{j}" for j in range(n_features)]

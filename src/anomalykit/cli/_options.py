@@ -8,20 +8,20 @@ from typing import Annotated
 import typer
 
 
-def _split_columns(value: str | None) -> list[str] | None:
+def split_columns(value: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None stays None (all columns)."""
     if value is None:
         return None
     names = [c.strip() for c in value.split(",") if c.strip()]
     if not names:
-        raise typer.BadParameter("give at least one column name, comma-separated")
+        raise ValueError("--columns needs at least one column name, comma-separated.")
     return names
 
 
 ColumnsOpt = Annotated[
-    list[str] | None,
+    str | None,
     typer.Option(
         "--columns",
-        parser=_split_columns,
         metavar="A,B,...",
         help="Feature columns by name, comma-separated (arrays: x0,x1,...). Default: all but the label.",
     ),

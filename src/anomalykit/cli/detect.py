@@ -14,7 +14,7 @@ from ..datasets import BUILTIN, load_builtin
 from ..io import Table, load_table, split_key
 from ..workflow import DetectionReport, anomaly_split, detect_anomalies
 from ._errors import cli_errors
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt
+from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, split_columns
 
 EXAMPLE = """
 \b
@@ -68,7 +68,7 @@ def detect(
             "60/20/20 into normal training rows, validation and test.",
         ),
     ] = None,
-    columns: ColumnsOpt = None,
+    columns_arg: ColumnsOpt = None,
     label_column: LabelOpt = None,
     covariance: Annotated[
         Covariance, typer.Option(help="diag: independent features; full: covariance matrix.")
@@ -103,6 +103,7 @@ def detect(
     with cli_errors(debug):
         if (builtin is None) == (train is None):
             raise ValueError("give either --train FILE or --builtin NAME (one of them).")
+        columns = split_columns(columns_arg)
         feature_names: list[str] | None = None
         y_train = None
         if builtin is not None:
@@ -162,7 +163,9 @@ detect.__doc__ = (detect.__doc__ or "") + "\n" + EXAMPLE
 
 def _load(spec: str, columns, label_column, *, labelled: bool) -> Table:
     path, key = split_key(spec)
-    table = load_table(path, key=key, columns=columns, label_column=label_column)
+    table = load_table(
+        path, key=key, columns=columns, label_column=label_column, require_label=labelled
+    )
     if labelled and table.y is None:
         hint = "--label-column NAME" if key is None else "--label-column NAME (or a y array)"
         raise ValueError(f"{path}: validation rows need labels to choose epsilon; give {hint}.")
@@ -199,7 +202,7 @@ def _write_outputs(report: DetectionReport, summary: dict, out: Path) -> dict[st
         writer = csv.writer(fh)
         writer.writerow(["row", "log_density", "is_anomaly", "label", "top_features"])
         labels = report.labels
-        for i, (s, flag) in enumerate(zip(report.scores, report.is_anomaly)):
+        for i, (s, flag) in enumerate(zip(report.scores, report.is_anomaly, strict=True)):
             label = "" if labels is None else int(labels[i])
             writer.writerow([i, repr(float(s)), int(flag), label, report.explanations[i]])
     paths = {"scores_csv": str(scores_path), "summary_json": str(summary_path)}

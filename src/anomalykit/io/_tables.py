@@ -55,6 +55,7 @@ def load_table(
     key: str | None = None,
     columns: list[str] | None = None,
     label_column: str | None = None,
+    require_label: bool = True,
 ) -> Table:
     """Load a numeric table.
 
@@ -73,6 +74,9 @@ def load_table(
         Column (or, for ``.npz``/``.mat``, array) holding 0/1 labels. For arrays
         the default pairs ``X`` with ``y``, ``Xval`` with ``yval`` and so on when
         present.
+    require_label : bool, default=True
+        With ``False``, a file without ``label_column`` loads with ``y=None``
+        (new rows to score often have no labels).
 
     Returns
     -------
@@ -87,11 +91,11 @@ def load_table(
         raise TableError(f"{p} is empty.")
     suffix = p.suffix.lower()
     if suffix in _ARRAY_SUFFIXES:
-        X, y, names = _read_arrays(p, suffix, key, label_column)
+        X, y, names = _read_arrays(p, suffix, key, label_column, require_label)
     else:
         if key is not None:
             raise TableError(f"{p}: ':{key}' selects an array in .npz/.mat files only.")
-        X, y, names = _read_text(p, columns, label_column)
+        X, y, names = _read_text(p, columns, label_column, require_label)
     if suffix in _ARRAY_SUFFIXES:
         X, names = _select_columns(p, X, names, columns)
     _check_finite(p, X, names)
@@ -100,7 +104,7 @@ def load_table(
 
 # ------------------------------------------------------------------ text files
 def _read_text(
-    p: Path, columns: list[str] | None, label_column: str | None
+    p: Path, columns: list[str] | None, label_column: str | None, require_label: bool
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -134,7 +138,10 @@ def _read_text(
                 f"({delimiter!r} detected) and quoting."
             )
     if label_column is not None and label_column not in names:
-        raise TableError(f"{p}: no label column {label_column!r}; columns are {names}.")
+        if not require_label:
+            label_column = None
+        else:
+                raise TableError(f"{p}: no label column {label_column!r}; columns are {names}.")
     wanted = [n for n in names if n != label_column] if not columns else list(columns)
     missing = [c for c in wanted if c not in names]
     if missing:
@@ -190,7 +197,7 @@ def _is_number(cell: str) -> bool:
 
 # ------------------------------------------------------------------ array files
 def _read_arrays(
-    p: Path, suffix: str, key: str | None, label_column: str | None
+    p: Path, suffix: str, key: str | None, label_column: str | None, require_label: bool
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     arrays = _array_dict(p, suffix)
     if suffix == ".npy":
@@ -222,6 +229,8 @@ def _read_arrays(
     if label_key is None and key.startswith("X") and ("y" + key[1:]) in arrays:
         label_key = "y" + key[1:]
     y = None
+    if label_key is not None and label_key not in arrays and not require_label:
+        label_key = None
     if label_key is not None:
         if label_key not in arrays:
             raise TableError(f"{p}: no label array {label_key!r}; it holds {sorted(arrays)}.")
@@ -286,6 +295,6 @@ def _check_finite(p: Path, X: np.ndarray, names: list[str]) -> None:
     if bad.any():
         i, j = map(int, np.argwhere(bad)[0])
         raise TableError(
-            f"{p}: column {names[j]!r} holds {X[i, j]!r} in data row {i + 1} "
+            f"{p}: column {names[j]!r} holds {float(X[i, j])} in data row {i + 1} "
             f"({int(bad.sum())} non-finite value(s) in all). Impute or drop those rows first."
         )

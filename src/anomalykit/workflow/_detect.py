@@ -3,7 +3,7 @@ validation, evaluate and flag on test."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -206,7 +206,13 @@ def detect_anomalies(
         ddof=ddof,
         reg_covar=reg_covar,
         shrinkage=shrinkage,
-    ).fit(X_train)
+    )
+    if feature_names is not None:
+        if len(feature_names) != X_train.shape[1]:
+            raise ValueError(f"{len(feature_names)} feature names for {X_train.shape[1]} features.")
+        # Arrays carry no column names: lend them to warnings and explanations.
+        detector._feature_names = [str(n) for n in feature_names]
+    detector.fit(X_train)
     validation = None
     if epsilon is not None:
         source = "epsilon"
@@ -234,14 +240,6 @@ def detect_anomalies(
     if labels is not None and not chosen_here:  # never report on the rows epsilon was tuned on
         evaluation = evaluate_threshold(labels, scores, detector.offset_)
     explanation = detector.explain(rows)
-    names = explanation.feature_names
-    if feature_names is not None:
-        if len(feature_names) != len(names):
-            raise ValueError(
-                f"{len(feature_names)} feature names for {len(names)} features."
-            )
-        names = [str(n) for n in feature_names]
-        explanation = replace(explanation, feature_names=names)
     return DetectionReport(
         detector=detector,
         threshold_source=source,
@@ -254,5 +252,5 @@ def detect_anomalies(
         explanations=explanation.to_strings(top_k),
         n_train=int(X_train.shape[0]),
         n_train_dropped=n_dropped,
-        feature_names=names,
+        feature_names=explanation.feature_names,
     )
