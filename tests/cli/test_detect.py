@@ -46,7 +46,9 @@ def csv_files(tmp_path):
 
 
 def test_builtin_json_equals_the_library_call(tmp_path):
-    result = run("detect", "--builtin", "cardio", "--covariance", "full", "--json", "--out", tmp_path)
+    result = run(
+        "detect", "--builtin", "cardio", "--covariance", "full", "--json", "--out", tmp_path
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     data = load_cardio()
@@ -111,7 +113,9 @@ def test_fail_on_anomalies_exit_code(csv_files):
     assert run(*args, "--out", f["out"], "--fail-on-anomalies").exit_code == 1
     assert run(*args, "--out", f["out"]).exit_code == 0
     # An epsilon so small that nothing is flagged: the opt-in flag then exits 0.
-    assert run(*args, "--out", f["out"], "--epsilon", "1e-300", "--fail-on-anomalies").exit_code == 0
+    assert (
+        run(*args, "--out", f["out"], "--epsilon", "1e-300", "--fail-on-anomalies").exit_code == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -119,13 +123,22 @@ def test_fail_on_anomalies_exit_code(csv_files):
     [
         (["--train", "missing.csv"], "missing.csv: no such file."),
         (["--train", "{text}"], "column 'id' is not numeric"),
-        (["--train", "{train}", "--val", "{val}", "--label-column", "nope"], "no label column 'nope'"),
+        (
+            ["--train", "{train}", "--val", "{val}", "--label-column", "nope"],
+            "no label column 'nope'",
+        ),
         (["--train", "{train}", "--val", "{val}"], "validation rows need labels"),
         (["--train", "{train}", "--test", "{other}"], "the files must share their feature columns"),
         (["--train", "{train}", "--builtin", "cardio"], "either --train FILE or --builtin NAME"),
         (["--builtin", "nope"], "No built-in data set named 'nope'"),
-        (["--train", "{train}", "--epsilon", "1e-3", "--contamination", "0.1"], "give one threshold only"),
-        (["--train", "{train}", "--shrinkage", "lots"], "--shrinkage must be 'ledoit-wolf' or a number"),
+        (
+            ["--train", "{train}", "--epsilon", "1e-3", "--contamination", "0.1"],
+            "give one threshold only",
+        ),
+        (
+            ["--train", "{train}", "--shrinkage", "lots"],
+            "--shrinkage must be 'ledoit-wolf' or a number",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(csv_files, tmp_path, extra, message):
@@ -164,14 +177,19 @@ def test_help_has_an_example():
 
 def test_module_entry_point_and_version():
     out = subprocess.run(
-        [sys.executable, "-m", "anomalykit", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "anomalykit", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == f"anomalykit {__version__}"
 
 
 def test_course_mat_files(course_data, tmp_path):
     path = course_data / "ex8data1.mat"
-    result = run("detect", "--train", f"{path}:X", "--val", f"{path}:Xval", "--json", "--out", tmp_path)
+    result = run(
+        "detect", "--train", f"{path}:X", "--val", f"{path}:Xval", "--json", "--out", tmp_path
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["threshold"]["validation"]["f1"] == pytest.approx(0.875)

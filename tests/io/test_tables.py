@@ -52,7 +52,11 @@ def test_columns_by_name_skip_text_columns(tmp_path):
         ("a,b\n1,2\n3,4,5\n", {}, "3 fields where the header has 2"),
         ("a,b\n1,2\n", {"columns": ["c"]}, r"no column\(s\) \['c'\]; columns are \['a', 'b'\]"),
         ("a,b\n1,2\n", {"label_column": "y"}, "no label column 'y'"),
-        ("a,y\n1,0\n2,2\n", {"label_column": "y"}, r"must hold 0 \(normal\) and 1 \(anomaly\); found \[2.0\]"),
+        (
+            "a,y\n1,0\n2,2\n",
+            {"label_column": "y"},
+            r"must hold 0 \(normal\) and 1 \(anomaly\); found \[2.0\]",
+        ),
         ("a,a\n1,2\n", {}, "duplicated column name"),
     ],
 )

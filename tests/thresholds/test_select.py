@@ -18,6 +18,27 @@ COURSE = REPO_ROOT.parent / "shared" / "data" / "course"
 SEEDS = range(25)
 
 
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture(params=["list", "ndarray", "series"])
+def container(request):
+    """An ndarray of labels or scores as a list, itself, or a pandas Series."""
+    if request.param == "list":
+        return lambda a: np.asarray(a).tolist()
+    if request.param == "series":
+        pd = pytest.importorskip("pandas")
+        return pd.Series
+    return np.asarray
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request):
+    return request.param
+
+
 # ----------------------------------------------------------------- references
 def brute_force(y, scores, beta=1.0):
     """Every cut between sorted distinct scores, in exact rational arithmetic.
@@ -177,9 +198,7 @@ def test_exact_invariant_under_increasing_transform(rng):
     np.testing.assert_array_equal(log_p**3 < cubed.threshold, log_p < on_log.threshold)
 
 
-@pytest.mark.parametrize(
-    "base", [1.0, -3.5, 1e300, -1e-300, 0.0, 5e-324], ids=lambda b: f"{b:g}"
-)
+@pytest.mark.parametrize("base", [1.0, -3.5, 1e300, -1e-300, 0.0, 5e-324], ids=lambda b: f"{b:g}")
 def test_adjacent_floats_still_separate(base):
     a = base
     b = np.nextafter(a, np.inf)
@@ -415,9 +434,7 @@ def load_course(name):
     return data["X"], data["Xval"], data["yval"]
 
 
-needs_course = pytest.mark.skipif(
-    not COURSE.is_dir(), reason=f"course data not found at {COURSE}"
-)
+needs_course = pytest.mark.skipif(not COURSE.is_dir(), reason=f"course data not found at {COURSE}")
 
 
 @needs_course

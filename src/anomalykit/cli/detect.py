@@ -108,7 +108,9 @@ def detect(
         y_train = None
         if builtin is not None:
             if val or test:
-                raise ValueError("--builtin makes its own validation and test rows; drop --val/--test.")
+                raise ValueError(
+                    "--builtin makes its own validation and test rows; drop --val/--test."
+                )
             data = load_builtin(builtin)
             split = anomaly_split(data.X, data.y, random_state=seed)
             X_train, X_val, y_val = split.X_train, split.X_val, split.y_val
@@ -182,7 +184,9 @@ def _check_same_columns(a: Table, b: Table) -> None:
 
 def _column_index(name: str, names: list[str], dataset: str) -> int:
     if name not in names:
-        raise ValueError(f"built-in data set {dataset!r} has no column {name!r}; columns are {names}.")
+        raise ValueError(
+            f"built-in data set {dataset!r} has no column {name!r}; columns are {names}."
+        )
     return names.index(name)
 
 
@@ -192,7 +196,9 @@ def _parse_shrinkage(value: str | None) -> float | str | None:
     try:
         return float(value)
     except ValueError:
-        raise ValueError(f"--shrinkage must be 'ledoit-wolf' or a number in [0, 1]; got {value!r}.") from None
+        raise ValueError(
+            f"--shrinkage must be 'ledoit-wolf' or a number in [0, 1]; got {value!r}."
+        ) from None
 
 
 def _write_outputs(report: DetectionReport, summary: dict, out: Path) -> dict[str, str]:
@@ -218,7 +224,11 @@ def _render(report: DetectionReport, summary: dict) -> str:
     lines = [
         f"model       {det.covariance} Gaussian on {report.n_train} normal rows x "
         f"{det.n_features_in_} features"
-        + (f" ({report.n_train_dropped} labelled anomalies left out)" if report.n_train_dropped else ""),
+        + (
+            f" ({report.n_train_dropped} labelled anomalies left out)"
+            if report.n_train_dropped
+            else ""
+        ),
         f"threshold   log epsilon = {th['log_epsilon']:.6g} (epsilon = {th['epsilon']:.6g}), "
         f"from {report.threshold_source}",
     ]
@@ -231,7 +241,11 @@ def _render(report: DetectionReport, summary: dict) -> str:
     lines.append(f"flagged     {report.n_flagged} of {len(report.scores)} {report.flagged_on} rows")
     if report.evaluation is not None:
         e = report.evaluation
-        auc = "" if e.roc_auc is None else f"  ROC-AUC = {e.roc_auc:.4f}  PR-AUC = {e.average_precision:.4f}"
+        auc = (
+            ""
+            if e.roc_auc is None
+            else f"  ROC-AUC = {e.roc_auc:.4f}  PR-AUC = {e.average_precision:.4f}"
+        )
         lines.append(
             f"{report.flagged_on:<11} F1 = {e.f1:.4f}  precision = {e.precision:.4f}  "
             f"recall = {e.recall:.4f}{auc}"
@@ -245,7 +259,9 @@ def _render(report: DetectionReport, summary: dict) -> str:
             lines.append(
                 f"  row {t['row']:>{width}}  log p = {t['log_density']:.4g}{label}  {t['top_features']}"
             )
-    lines.append(f"wrote       {summary['outputs']['scores_csv']}, {summary['outputs']['summary_json']}")
+    lines.append(
+        f"wrote       {summary['outputs']['scores_csv']}, {summary['outputs']['summary_json']}"
+    )
     return "\n".join(lines)
 
 

@@ -143,8 +143,8 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     array([ 1, -1])
     >>> det.is_anomaly([[3.0, 0.0]])
     array([ True])
-    >>> det.explain([[3.0, 0.0]]).to_strings(k=2)
-    ['x1=-14.00σ; x0=+14.14σ']
+    >>> det.explain([[3.0, 1.0]]).to_strings(k=2)
+    ['x0=+14.14σ; x1=-7.07σ']
     """
 
     def __init__(
@@ -240,6 +240,11 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         first = not hasattr(self, "_moments")
         if first:
             self._validate_params()
+        elif self._moments.full != (self.covariance == "full"):
+            raise ValueError(
+                f"covariance changed to {self.covariance!r} since the last fit; the chunks seen "
+                "so far hold the other kind of statistics. Call fit() to start again."
+            )
         X = validate_data(
             self,
             X,
@@ -286,6 +291,9 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 stacklevel=3,
             )
         self.mean_ = moments.mean.copy()
+        # A refit may change the model: drop what belongs to another one.
+        for stale in ("covariance_", "precision_cholesky_", "shrinkage_", "threshold_result_"):
+            self.__dict__.pop(stale, None)
         if not moments.full:
             self.var_ = np.maximum(raw_var, 0.0) + self.reg_covar
             self._log_norm = -0.5 * (d * _LOG_2PI + np.log(self.var_).sum())
@@ -294,7 +302,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         cov = moments.scatter / denom
         if self.shrinkage is None:
             shrink = 0.0
-            if moments.weight <= d:
+            if self.n_samples_seen_ <= d:
                 warnings.warn(
                     f"n_samples={self.n_samples_seen_} <= n_features={d}: the covariance is "
                     "singular and only reg_covar keeps it invertible. Use shrinkage='ledoit-wolf' "
@@ -340,7 +348,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         n, d = X.shape
         out = np.empty(n, dtype=np.float64)
         block = max(256, _SCORE_BLOCK_BYTES // (8 * d))
-        full = hasattr(self, "precision_cholesky_")
+        full = self._moments.full
         if full:
             P = self.precision_cholesky_
             shift = self.mean_ @ P
@@ -440,6 +448,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         if (epsilon is None) == (log_epsilon is None):
             raise ValueError("Give exactly one of epsilon or log_epsilon.")
+        self.__dict__.pop("threshold_result_", None)  # it no longer describes offset_
         if epsilon is not None:
             check_real(epsilon, name="epsilon", owner="set_threshold", low=0.0, low_open=True)
             self.offset_ = float(np.log(epsilon))
@@ -463,7 +472,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         """
         X = self._check_X(X)
         Xc = X - self.mean_
-        if hasattr(self, "precision_cholesky_"):
+        if self._moments.full:
             P = self.precision_cholesky_
             precision = P @ P.T
             z = (Xc @ precision) / np.sqrt(np.diag(precision))

@@ -141,7 +141,7 @@ def _read_text(
         if not require_label:
             label_column = None
         else:
-                raise TableError(f"{p}: no label column {label_column!r}; columns are {names}.")
+            raise TableError(f"{p}: no label column {label_column!r}; columns are {names}.")
     wanted = [n for n in names if n != label_column] if not columns else list(columns)
     missing = [c for c in wanted if c not in names]
     if missing:

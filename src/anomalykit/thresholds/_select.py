@@ -24,15 +24,16 @@ _METHODS = ("exact", "grid")
 def cut_between(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
     """A threshold strictly above ``lower`` and at most ``upper`` (elementwise).
 
-    The midpoint ``lower + (upper - lower) / 2`` is used where it is strictly
-    above ``lower`` (it cannot overflow); for adjacent floating-point numbers,
-    where the midpoint rounds down to ``lower``, ``upper`` itself is used. With
-    the strict rule ``score < threshold`` every row scored ``<= lower`` is
-    flagged and every row scored ``>= upper`` is not.
+    The midpoint is computed as ``lower / 2 + upper / 2``, which cannot
+    overflow even for scores of opposite sign near the largest float; where it
+    is not strictly above ``lower`` (adjacent floating-point numbers, or
+    subnormals), ``upper`` itself is used. With the strict rule
+    ``score < threshold`` every row scored ``<= lower`` is flagged and every
+    row scored ``>= upper`` is not.
     """
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
-    mid = lower + (upper - lower) / 2
+    mid = lower / 2 + upper / 2
     return np.where(mid > lower, mid, upper)
 
 
@@ -275,7 +276,8 @@ def select_threshold(
     n, n_pos = s.shape[0], int(tp_below[-1])
 
     if method == "exact":
-        last = np.flatnonzero(np.diff(s_sorted) > 0)  # last row of each distinct value but the top
+        # last row of each distinct value but the top (a comparison, not np.diff: no overflow)
+        last = np.flatnonzero(s_sorted[1:] > s_sorted[:-1])
         n_flag = np.concatenate((last + 1, [n]))
         thresholds = np.concatenate(
             (

@@ -219,7 +219,9 @@ def detect_anomalies(
     elif contamination != "auto" or X_val is None:
         source = "contamination"
     else:
-        detector.tune_threshold(X_val, y_val, metric=metric, beta=beta, method=method, n_steps=n_steps)
+        detector.tune_threshold(
+            X_val, y_val, metric=metric, beta=beta, method=method, n_steps=n_steps
+        )
         validation = detector.threshold_result_
         source = "validation"
 
