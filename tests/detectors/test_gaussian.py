@@ -496,3 +496,23 @@ def test_feature_names_from_a_dataframe_are_kept(X):
     explanation = det.explain(row)
     assert explanation.feature_names == names
     assert explanation.to_strings(k=1) == ["errors=+9.00σ"]
+
+
+def test_partial_fit_refuses_a_covariance_change(X):
+    det = GaussianDetector("diag").partial_fit(X[:50])
+    det.set_params(covariance="full")
+    with pytest.raises(ValueError, match="covariance changed to 'full' since the last fit"):
+        det.partial_fit(X[50:])
+    det.fit(X)  # fit starts again
+    assert det.precision_cholesky_.shape == (X.shape[1], X.shape[1])
+
+
+def test_refit_drops_a_stale_threshold_result(X, rng):
+    y = np.r_[np.zeros(len(X) - 5), np.ones(5)]
+    Xv = X + np.r_[np.zeros(len(X) - 5), np.full(5, 6.0)][:, None]
+    det = GaussianDetector().fit(X).tune_threshold(Xv, y)
+    assert hasattr(det, "threshold_result_")
+    det.set_threshold(epsilon=1e-3)
+    assert not hasattr(det, "threshold_result_")
+    det.tune_threshold(Xv, y).fit(X)
+    assert not hasattr(det, "threshold_result_")
