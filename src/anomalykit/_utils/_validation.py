@@ -40,7 +40,7 @@ def check_binary_labels(y: Any, *, name: str = "y_true") -> np.ndarray:
             f"{name} must hold 0 (normal) and 1 (anomaly); got values of type "
             f"{arr.dtype} such as {arr[:3].tolist()!r}. Map your labels to 0/1 first."
         )
-    bad = ~np.isin(arr, (0, 1))
+    bad = ~((arr == 0) | (arr == 1))
     if bad.any():
         examples = np.unique(arr[bad])[:5].tolist()
         raise ValueError(

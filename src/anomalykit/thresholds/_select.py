@@ -7,7 +7,9 @@ log-densities, never ``-log p``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -85,7 +87,9 @@ class ThresholdResult:
     metric, beta, method : str, float, str
         How the threshold was chosen.
     curve : ThresholdCurve
-        The metric at every candidate threshold, for plots.
+        The metric at every candidate threshold, for plots. For ``exact`` it
+        is computed on first access (it costs a sort of all scores, which the
+        choice itself does not need).
     """
 
     threshold: float
@@ -100,11 +104,19 @@ class ThresholdResult:
     metric: str
     beta: float
     method: str
-    curve: ThresholdCurve = field(compare=False)
+    _curve: ThresholdCurve | None = field(default=None, compare=False)
+    _make_curve: Callable[[], ThresholdCurve] | None = field(default=None, compare=False)
 
     @property
     def n_flagged(self) -> int:
         return self.tp + self.fp
+
+    @cached_property
+    def curve(self) -> ThresholdCurve:
+        """The metric at every candidate threshold (built on first access for ``exact``)."""
+        if self._curve is not None:
+            return self._curve
+        return self._make_curve()
 
     def __repr__(self) -> str:
         return (
@@ -268,66 +280,103 @@ def select_threshold(
         )
     check_real(n_steps, name="n_steps", owner=owner, low=1, integer=True)
     y, s = _check_inputs(y_true, scores)
-
-    order = np.argsort(s, kind="stable")
-    s_sorted = s[order]
-    # tp_below[k] = number of anomalies among the k lowest scores.
-    tp_below = np.concatenate(([0], np.cumsum(y[order], dtype=np.int64)))
-    n, n_pos = s.shape[0], int(tp_below[-1])
-
+    # Two sorts of the two classes replace one argsort of (score, label): a plain
+    # sort is several times faster than an argsort, and counts below a threshold
+    # are then binary searches.
+    pos = np.sort(s[y == 1])
+    neg = np.sort(s[y == 0])
     if method == "exact":
-        # last row of each distinct value but the top (a comparison, not np.diff: no overflow)
-        last = np.flatnonzero(s_sorted[1:] > s_sorted[:-1])
-        n_flag = np.concatenate((last + 1, [n]))
-        thresholds = np.concatenate(
-            (
-                cut_between(s_sorted[last], s_sorted[last + 1]),
-                [np.nextafter(s_sorted[-1], np.inf)],
-            )
-        )
-        tp = tp_below[n_flag].astype(np.float64)
-        fscore = fbeta_from_counts(tp, n_flag - tp, n_pos - tp, beta)
+        best = _best_exact_cut(pos, neg, beta)
+        curve = None  # built on first access of ThresholdResult.curve
     else:
-        lo, hi = s_sorted[0], s_sorted[-1]
-        thresholds = lo + (hi - lo) / n_steps * np.arange(n_steps + 1)
-        thresholds = np.minimum(thresholds, hi)
-        n_flag = np.searchsorted(s_sorted, thresholds, side="left")  # rows with s < t
-        tp = tp_below[n_flag].astype(np.float64)
-        fscore = _fbeta_guide(tp, n_flag - tp, n_pos - tp, beta)
-        if not (tp > 0).any():
+        curve = _grid_curve(pos, neg, beta, n_steps)
+        if not (curve.recall > 0).any():
             raise ValueError(
                 f"No threshold of the {n_steps}-step grid flags an anomaly: the anomalies "
-                "do not score below the normal rows. Use method='exact' or check the scores' direction "
-                "(lower must be more anomalous)."
+                "do not score below the normal rows. Use method='exact' or check the scores' "
+                "direction (lower must be more anomalous)."
             )
-
-    fp = n_flag - tp
-    precision = np.divide(tp, n_flag, out=np.zeros_like(tp), where=n_flag > 0)
-    recall = tp / n_pos
-    best = int(np.argmax(fscore))  # first maximum: lowest threshold wins ties
-    tp_b, fp_b = int(tp[best]), int(fp[best])
-    fn_b = n_pos - tp_b
-    curve = ThresholdCurve(
-        thresholds=np.asarray(thresholds, dtype=np.float64),
-        precision=precision,
-        recall=recall,
-        fscore=fscore,
-        n_flagged=np.asarray(n_flag, dtype=np.int64),
-    )
+        i = int(np.argmax(curve.fscore))  # first maximum: the first strictly better wins
+        tp_i = int(np.searchsorted(pos, curve.thresholds[i], side="left"))
+        best = (
+            float(curve.thresholds[i]),
+            float(curve.fscore[i]),
+            tp_i,
+            int(curve.n_flagged[i]) - tp_i,
+        )
+    threshold, score, tp_b, fp_b = best
+    fn_b = pos.size - tp_b
     return ThresholdResult(
-        threshold=float(thresholds[best]),
-        score=float(fscore[best]),
+        threshold=threshold,
+        score=score,
         f1=float(
             fbeta_from_counts(np.array([tp_b], float), np.array([fp_b]), np.array([fn_b]), 1.0)[0]
         ),
-        precision=float(precision[best]),
-        recall=float(recall[best]),
+        precision=tp_b / (tp_b + fp_b) if tp_b + fp_b else 0.0,
+        recall=tp_b / pos.size,
         tp=tp_b,
         fp=fp_b,
         fn=fn_b,
-        tn=int(n - n_pos - fp_b),
+        tn=neg.size - fp_b,
         metric=metric,
         beta=float(beta),
         method=method,
-        curve=curve,
+        _curve=curve,
+        _make_curve=lambda: _exact_curve(pos, neg, beta),
+    )
+
+
+def _best_exact_cut(pos: np.ndarray, neg: np.ndarray, beta: float) -> tuple[float, float, int, int]:
+    """The best cut of the sorted scores: (threshold, F-beta, tp, fp).
+
+    Only cuts whose highest flagged score is held by an anomaly can be best:
+    unflagging normal rows above the last flagged anomaly raises precision at
+    equal recall. So the candidates are the distinct anomaly scores, each
+    flagging every row scored at or below it (ties with normal rows included).
+    """
+    keep = np.ones(pos.size, dtype=bool)
+    keep[:-1] = pos[1:] > pos[:-1]
+    values = pos[keep]  # distinct anomaly scores, ascending
+    tp = np.flatnonzero(keep) + 1  # anomalies scored <= each value
+    fp = np.searchsorted(neg, values, side="right")  # normal rows scored <= each value
+    fscore = fbeta_from_counts(tp.astype(np.float64), fp, pos.size - tp, beta)
+    i = int(np.argmax(fscore))  # first maximum: lowest threshold wins ties
+    above = [pos[tp[i]]] if tp[i] < pos.size else []
+    if fp[i] < neg.size:
+        above.append(neg[fp[i]])
+    v = values[i]
+    threshold = float(cut_between(v, min(above))) if above else float(np.nextafter(v, np.inf))
+    return threshold, float(fscore[i]), int(tp[i]), int(fp[i])
+
+
+def _exact_curve(pos: np.ndarray, neg: np.ndarray, beta: float) -> ThresholdCurve:
+    """The metric after every distinct score (the candidates of ``method="exact"``)."""
+    values = np.unique(np.concatenate((pos, neg)))
+    tp = np.searchsorted(pos, values, side="right")
+    n_flag = tp + np.searchsorted(neg, values, side="right")
+    thresholds = np.concatenate(
+        (cut_between(values[:-1], values[1:]), [np.nextafter(values[-1], np.inf)])
+    )
+    return _curve_from_counts(thresholds, tp, n_flag, pos.size, fbeta_from_counts, beta)
+
+
+def _grid_curve(pos: np.ndarray, neg: np.ndarray, beta: float, n_steps: int) -> ThresholdCurve:
+    """The guide's scan: ``n_steps`` equal steps from the lowest to the highest score."""
+    lo = min(pos[0], neg[0])
+    hi = max(pos[-1], neg[-1])
+    thresholds = np.minimum(lo + (hi - lo) / n_steps * np.arange(n_steps + 1), hi)
+    tp = np.searchsorted(pos, thresholds, side="left")  # strict: score < threshold
+    n_flag = tp + np.searchsorted(neg, thresholds, side="left")
+    return _curve_from_counts(thresholds, tp, n_flag, pos.size, _fbeta_guide, beta)
+
+
+def _curve_from_counts(thresholds, tp, n_flag, n_pos, fbeta, beta) -> ThresholdCurve:
+    tp = tp.astype(np.float64)
+    n_flag = np.asarray(n_flag, dtype=np.int64)
+    return ThresholdCurve(
+        thresholds=np.asarray(thresholds, dtype=np.float64),
+        precision=np.divide(tp, n_flag, out=np.zeros_like(tp), where=n_flag > 0),
+        recall=tp / n_pos,
+        fscore=fbeta(tp, n_flag - tp, n_pos - tp, beta),
+        n_flagged=n_flag,
     )

@@ -23,19 +23,20 @@ def contamination_threshold(
 
     Prior validation is assumed: finite 1-D ``scores``, ``0 < contamination <= 0.5``.
     """
-    if sample_weight is not None:  # rows of zero weight carry no mass: as if removed
-        keep = sample_weight > 0
-        scores, sample_weight = scores[keep], sample_weight[keep]
-    order = np.argsort(scores, kind="stable")
-    s = scores[order]
-    n = s.shape[0]
     if sample_weight is None:
-        k = int(np.ceil(contamination * n * (1 - 1e-12)))
+        # k-th smallest score by selection, O(n): no sort is needed.
+        k = min(
+            max(int(np.ceil(contamination * scores.shape[0] * (1 - 1e-12))), 1), scores.shape[0]
+        )
+        last = np.partition(scores, k - 1)[k - 1]
     else:
-        cum = np.cumsum(sample_weight[order], dtype=np.float64)
+        keep = sample_weight > 0  # rows of zero weight carry no mass: as if removed
+        scores, weights = scores[keep], sample_weight[keep]
+        order = np.argsort(scores, kind="stable")
+        cum = np.cumsum(weights[order], dtype=np.float64)
         k = int(np.searchsorted(cum, contamination * cum[-1] * (1 - 1e-12), side="left")) + 1
-    last = s[min(max(k, 1), n) - 1]
-    above = int(np.searchsorted(s, last, side="right"))
-    if above == n:
+        last = scores[order[min(k, scores.shape[0]) - 1]]
+    above = scores[scores > last]  # rows tied with the last flagged one are flagged too
+    if above.size == 0:
         return float(np.nextafter(last, np.inf))
-    return float(cut_between(last, s[above]))
+    return float(cut_between(last, above.min()))
