@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def parse_size(text: str) -> int:
@@ -20,15 +19,55 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
-def median_time(fn: Callable[[], T], repeats: int) -> tuple[float, T]:
-    """Run ``fn`` ``repeats`` times; return the median wall time (s) and the last result."""
-    times = []
-    result: Any = None
-    for _ in range(repeats):
+def schedule(names: list[str], repeats: int, order: str) -> list[str]:
+    """The order of the timed runs: ``"turns"`` (round-robin) or ``"blocked"``.
+
+    With turns, each round runs every method once, so a passing disturbance
+    (another process on the machine) hits all methods alike; every run then
+    also follows a different method, as a single call in a program would.
+    Blocked runs all repeats of one method back to back (warm caches, warm
+    allocator), then the next method.
+    """
+    if order == "turns":
+        return [name for _ in range(repeats) for name in names]
+    if order == "blocked":
+        return [name for name in names for _ in range(repeats)]
+    raise ValueError(f"order must be 'turns' or 'blocked', got {order!r}")
+
+
+def time_runs(
+    tasks: dict[str, tuple[Callable[[], Any], int]], repeats: int, order: str = "turns"
+) -> dict[str, tuple[float, Any]]:
+    """Median wall time (s) and last result of each task.
+
+    ``tasks`` maps a name to ``(fn, k)``: ``fn`` is timed ``min(k, repeats)``
+    times; ``order`` is as in :func:`schedule`.
+    """
+    times: dict[str, list[float]] = {name: [] for name in tasks}
+    results: dict[str, Any] = {}
+    for name in schedule(list(tasks), repeats, order):
+        fn, k = tasks[name]
+        if len(times[name]) >= k:
+            continue
+        results[name] = None  # free the previous result first
         start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        results[name] = fn()
+        times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in tasks}
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or "n/a"."""
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def fmt_n(n: int) -> str:
+    """``10000`` as ``1e4``; other sizes as plain integers."""
+    exponent = round(math.log10(n))
+    return f"1e{exponent}" if 10**exponent == n else str(n)
 
 
 def fmt_time(seconds: float) -> str:
@@ -59,8 +98,8 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def environment_lines() -> list[str]:
-    """Versions, CPU, thread pools and OPENBLAS_CORETYPE, one fact per line."""
+def environment_lines(load_before: str) -> list[str]:
+    """Versions, CPU, thread pools, OPENBLAS_CORETYPE and load, one fact per line."""
     import numpy as np
     import scipy
     import sklearn
@@ -85,24 +124,26 @@ def environment_lines() -> list[str]:
         lines.append("threads: " + "; ".join(pools) if pools else "threads: no pools found")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE not set")
+    lines.append(f"load average (1/5/15 min) before: {load_before}, after: {load_average()}")
     return lines
 
 
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table; the first column is left-aligned, the others right-aligned."""
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned."""
     cells = [list(header), *[list(r) for r in rows]]
     widths = [max(len(row[j]) for row in cells) for j in range(len(header))]
 
     def line(row: Sequence[str]) -> str:
         parts = [
-            row[j].ljust(widths[j]) if j == 0 else row[j].rjust(widths[j]) for j in range(len(row))
+            row[j].ljust(widths[j]) if j < left else row[j].rjust(widths[j])
+            for j in range(len(row))
         ]
         return "| " + " | ".join(parts) + " |"
 
     rule = (
         "|"
         + "|".join(
-            ":" + "-" * (w + 1) if j == 0 else "-" * (w + 1) + ":" for j, w in enumerate(widths)
+            ":" + "-" * (w + 1) if j < left else "-" * (w + 1) + ":" for j, w in enumerate(widths)
         )
         + "|"
     )

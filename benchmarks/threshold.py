@@ -10,6 +10,9 @@ Measured, on the same labelled scores at each size n:
   followed by the argmax of F1 over its points.
 * **grid (ours)** -- ``select_threshold(y, p, method="grid")`` (1000 steps).
 * **exact (ours)** -- ``select_threshold(y, log_p)``, i.e. ``method="exact"``.
+* **exact + curve** -- the same, then reading ``.curve``, the metric at every
+  distinct score (which the choice itself may not need; scikit-learn's curve
+  above is always built).
 
 Data: the scores of a d=20 standard Gaussian model. Normal rows are N(0, I);
 about 2% are anomalies shifted by 1.5 sigma in every feature. The Mahalanobis
@@ -20,10 +23,11 @@ non-centrality 20 * 1.5**2 = 45). Then ``log_p = -(d log(2 pi) + m) / 2`` and
 ``p = exp(log_p)``; these densities span some 20 orders of magnitude, which is
 the case where a linear grid misses the optimum.
 
-Each time is the median of ``--repeats`` runs (``time.perf_counter``). The
-guide loop makes 1000 passes over the data; above ``--max-loop-n`` rows it is
-timed on a single run (``--large-loop once``, the default) or skipped
-(``--large-loop skip``). The F1 columns are each method's best F1 on the data.
+Each time is the median of ``--repeats`` runs (``time.perf_counter``); by
+default the methods take turns, one run each per round (``--order blocked``
+runs each method's repeats back to back instead). The guide loop makes 1000 passes
+over the data; above ``--max-loop-n`` rows it is timed on a single run
+(``--large-loop once``, the default) or skipped (``--large-loop skip``). The F1 columns are each method's best F1 on the data.
 
 Run::
 
@@ -39,7 +43,15 @@ import math
 import sys
 
 import numpy as np
-from _common import environment_lines, fmt_time, markdown_table, median_time, parse_size
+from _common import (
+    environment_lines,
+    fmt_n,
+    fmt_time,
+    load_average,
+    markdown_table,
+    parse_size,
+    time_runs,
+)
 from sklearn.metrics import precision_recall_curve
 
 from anomalykit import select_threshold
@@ -120,6 +132,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--large-loop", choices=("once", "skip"), default="once",
         help="the guide loop above --max-loop-n: one timed run, or skipped (default once)",
     )  # fmt: skip
+    parser.add_argument(
+        "--order", choices=("turns", "blocked"), default="turns",
+        help="methods take turns each round (default), or each runs its repeats back to back",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = parser.parse_args(argv)
     if args.sizes is None:
@@ -134,12 +150,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 SINGLE_RUN = "¹"
 
 
-def fmt_n(n: int) -> str:
-    """``10000`` as ``1e4``; other sizes as plain integers."""
-    exponent = round(math.log10(n))
-    return f"1e{exponent}" if 10**exponent == n else str(n)
-
-
 def measure(n: int, args: argparse.Namespace, rng: np.random.Generator) -> dict:
     """Time every method on one freshly drawn data set of n rows; run the checks."""
     y, log_p, p = make_scores(n, rng)
@@ -147,17 +157,26 @@ def measure(n: int, args: argparse.Namespace, rng: np.random.Generator) -> dict:
     out: dict = {"n": n, "anomalies": int(y.sum()), "notes": [], "failures": []}
 
     loop_repeats = repeats if n <= args.max_loop_n else 1
-    if n <= args.max_loop_n or args.large_loop == "once":
-        t_loop, (eps_loop, f1_loop) = median_time(lambda: guide_loop(y, p), loop_repeats)
+    run_loop = n <= args.max_loop_n or args.large_loop == "once"
+    tasks = {
+        "loop": (lambda: guide_loop(y, p), loop_repeats if run_loop else 0),
+        "sklearn": (lambda: sklearn_pr_curve(y, log_p), repeats),
+        "grid": (lambda: select_threshold(y, p, method="grid"), repeats),
+        "exact": (lambda: select_threshold(y, log_p), repeats),
+        "exact_curve": (lambda: select_threshold(y, log_p).curve, repeats),
+    }
+    if not run_loop:
+        del tasks["loop"]
+    timed = time_runs(tasks, repeats, args.order)
+    if run_loop:
+        t_loop, (eps_loop, f1_loop) = timed["loop"]
     else:
         t_loop = eps_loop = f1_loop = None
-    out.update(t_loop=t_loop, loop_single_run=loop_repeats == 1 < repeats, f1_loop=f1_loop)
-
-    out["t_sklearn"], (_, out["f1_sklearn"]) = median_time(
-        lambda: sklearn_pr_curve(y, log_p), repeats
-    )
-    out["t_grid"], grid = median_time(lambda: select_threshold(y, p, method="grid"), repeats)
-    out["t_exact"], exact = median_time(lambda: select_threshold(y, log_p), repeats)
+    out.update(t_loop=t_loop, loop_single_run=run_loop and loop_repeats < repeats, f1_loop=f1_loop)
+    out["t_sklearn"], (_, out["f1_sklearn"]) = timed["sklearn"]
+    out["t_grid"], grid = timed["grid"]
+    out["t_exact"], exact = timed["exact"]
+    out["t_exact_curve"], curve = timed["exact_curve"]
     out["f1_grid"], out["f1_exact"] = grid.f1, exact.f1
 
     # Checks, not timed.
@@ -166,6 +185,11 @@ def measure(n: int, args: argparse.Namespace, rng: np.random.Generator) -> dict:
         out["failures"].append(
             f"n={fmt_n(n)}: exact on p gives F1 {on_p.f1!r} ({on_p.n_flagged} flagged), "
             f"on log p {exact.f1!r} ({exact.n_flagged} flagged)"
+        )
+    if not math.isclose(float(np.max(curve.fscore)), exact.score, rel_tol=1e-12):
+        out["failures"].append(
+            f"n={fmt_n(n)}: the best F1 on .curve, {float(np.max(curve.fscore))!r}, is not "
+            f"the chosen one, {exact.score!r}"
         )
     if out["f1_sklearn"] > exact.f1 + 1e-12:
         out["failures"].append(
@@ -198,6 +222,7 @@ def table_row(r: dict) -> list[str]:
         fmt_time(r["t_sklearn"]),
         fmt_time(r["t_grid"]),
         fmt_time(r["t_exact"]),
+        fmt_time(r["t_exact_curve"]),
         "-" if r["t_loop"] is None else f"{r['t_loop'] / r['t_exact']:.0f}x",
         "-" if r["f1_loop"] is None else f"{r['f1_loop']:.4f}",
         f"{r['f1_sklearn']:.4f}",
@@ -209,6 +234,7 @@ def table_row(r: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     rng = np.random.default_rng(args.seed)
+    load_before = load_average()
     results = []
     for n in args.sizes:
         results.append(measure(n, args, rng))
@@ -216,14 +242,15 @@ def main(argv: list[str] | None = None) -> int:
 
     header = [
         "n", "anomalies", "guide loop", "sklearn PR curve", "grid (ours)", "exact (ours)",
-        "exact vs loop", "F1 loop", "F1 sklearn", "F1 grid", "F1 exact",
+        "exact + curve", "exact vs loop", "F1 loop", "F1 sklearn", "F1 grid", "F1 exact",
     ]  # fmt: skip
     print("Threshold selection: best-F1 threshold on labelled scores")
-    for line in environment_lines():
+    for line in environment_lines(load_before):
         print(line)
     print(
         f"data: d={DIM} Gaussian scores, ~{ANOMALY_RATE:.0%} anomalies shifted {SHIFT} sigma "
-        f"per feature, seed {args.seed}; times are medians of {args.repeats} runs"
+        f"per feature, seed {args.seed}; times are medians of {args.repeats} runs, "
+        f"order: {args.order}"
     )
     print()
     print(markdown_table(header, [table_row(r) for r in results]))

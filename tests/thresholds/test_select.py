@@ -458,3 +458,21 @@ def test_course_results(name, epsilon, f1, exact_f1, n_train_flagged):
     exact = select_threshold(y_val, p_val)
     assert exact.f1 >= grid.f1
     assert exact.f1 == pytest.approx(exact_f1, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["exact", "grid"])
+def test_results_and_tuned_detectors_pickle(method):
+    import pickle
+
+    from anomalykit import GaussianDetector
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(200, int), np.ones(10, int)]
+    X = rng.normal(size=(210, 3)) + 4 * y[:, None]
+    result = select_threshold(y, -np.abs(X).sum(1), method=method)
+    again = pickle.loads(pickle.dumps(result))
+    assert again == result
+    np.testing.assert_array_equal(again.curve.fscore, result.curve.fscore)
+    det = GaussianDetector().fit(X[y == 0]).tune_threshold(X, y, method=method)
+    det2 = pickle.loads(pickle.dumps(det))
+    np.testing.assert_array_equal(det2.predict(X), det.predict(X))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -89,7 +89,8 @@ class ThresholdResult:
     curve : ThresholdCurve
         The metric at every candidate threshold, for plots. For ``exact`` it
         is computed on first access (it costs a sort of all scores, which the
-        choice itself does not need).
+        choice itself does not need); until then the result keeps the sorted
+        scores (8 bytes per row).
     """
 
     threshold: float
@@ -221,7 +222,9 @@ def select_threshold(
         consecutive distinct scores. ``"grid"`` is the product guide's scan,
         kept for reproducing published numbers: ``n_steps`` equal steps from
         the minimum to the maximum score (``n_steps + 1`` candidates), strict
-        ``score < threshold``, and the first strictly better score wins.
+        ``score < threshold``, and the first strictly better score wins. The
+        default ``n_steps=1000`` is the course's ``min:(max-min)/1000:max``;
+        the guide's ``np.linspace(min, max, 1000)`` is ``n_steps=999``.
     n_steps : int, default=1000
         Number of equal steps for ``method="grid"``.
 
@@ -322,7 +325,7 @@ def select_threshold(
         beta=float(beta),
         method=method,
         _curve=curve,
-        _make_curve=lambda: _exact_curve(pos, neg, beta),
+        _make_curve=partial(_exact_curve, pos, neg, beta),  # picklable, unlike a lambda
     )
 
 
