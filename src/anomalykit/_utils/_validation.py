@@ -12,6 +12,7 @@ __all__ = [
     "check_binary_labels",
     "check_in",
     "check_real",
+    "check_sample_weight",
     "check_scores",
     "feature_names",
 ]
@@ -123,3 +124,21 @@ def feature_names(estimator: Any, n_features: int) -> list[str]:
     if names is not None and len(names) == n_features:
         return [str(n) for n in names]
     return [f"x{j}" for j in range(n_features)]
+
+
+def check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    """None, a scalar or one non-negative weight per row -> float64 array (or None)."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have one entry per row: shape ({n},); got {w.shape}.")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and non-negative.")
+    if w.sum() <= 0:
+        raise ValueError(
+            "All sample weights are zero: at least one row must have a positive weight."
+        )
+    return w

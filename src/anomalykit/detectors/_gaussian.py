@@ -20,7 +20,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._stats import Moments, moments_of
-from .._utils._validation import check_in, check_real, feature_names
+from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
 
@@ -35,23 +35,6 @@ _SCORE_BLOCK_BYTES = 8 * 2**20
 
 class ConstantFeatureWarning(UserWarning):
     """A feature has zero variance in the training data."""
-
-
-def _check_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.ndim == 0:
-        w = np.full(n, float(w))
-    if w.shape != (n,):
-        raise ValueError(f"sample_weight must have one entry per row: shape ({n},); got {w.shape}.")
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must be finite and non-negative.")
-    if w.sum() <= 0:
-        raise ValueError(
-            "All sample weights are zero: at least one row must have a positive weight."
-        )
-    return w
 
 
 def _partial_fit_available(detector: GaussianDetector) -> bool:
@@ -214,7 +197,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        w = _check_sample_weight(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         full = self.covariance == "full"
         moments = moments_of(X, w, full=full)
         self.n_samples_seen_ = X.shape[0]
@@ -252,7 +235,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             reset=first,
             ensure_min_samples=2 if first else 1,
         )
-        w = _check_sample_weight(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         moments = moments_of(X, w, full=self.covariance == "full")
         if not first:
             moments = self._moments.merge(moments)
