@@ -3,6 +3,7 @@
 Public names only; everything else lives in private modules.
 """
 
+from .cluster import KMeans, kmeans_plusplus
 from .detectors import ConstantFeatureWarning, Explanation, GaussianDetector
 from .thresholds import ThresholdCurve, ThresholdResult, contamination_threshold, select_threshold
 
@@ -12,9 +13,11 @@ __all__ = [
     "ConstantFeatureWarning",
     "Explanation",
     "GaussianDetector",
+    "KMeans",
     "ThresholdCurve",
     "ThresholdResult",
     "__version__",
     "contamination_threshold",
+    "kmeans_plusplus",
     "select_threshold",
 ]

@@ -1,0 +1,355 @@
+"""K-means by Lloyd iterations, Euclidean or spherical (cosine)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import normalize
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._utils._random import as_generator
+from .._utils._validation import check_in, check_real, check_sample_weight
+from ._init import greedy_kmeans_plusplus, random_rows
+from ._lloyd import assign, lloyd_step, row_norms_sq
+
+__all__ = ["KMeans"]
+
+_METRICS = ("euclidean", "cosine")
+
+
+class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
+    """What KMeans and MiniBatchKMeans share: validation, prediction, distances."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    # ---------------------------------------------------------- validation
+    def _validate_common(self) -> None:
+        owner = type(self).__name__
+        check_real(self.n_clusters, name="n_clusters", owner=owner, low=1, integer=True)
+        check_real(self.max_iter, name="max_iter", owner=owner, low=1, integer=True)
+        check_real(self.tol, name="tol", owner=owner, low=0.0)
+        check_in(self.metric, _METRICS, name="metric", owner=owner)
+        if isinstance(self.init, str):
+            check_in(self.init, ("k-means++", "random"), name="init", owner=owner)
+        elif not hasattr(self.init, "__len__"):
+            raise ValueError(
+                f"The 'init' parameter of {owner} must be 'k-means++', 'random' or an array "
+                f"of shape (n_clusters, n_features). Got {self.init!r} instead."
+            )
+
+    def _check_data(self, X: ArrayLike, *, reset: bool) -> np.ndarray | sp.csr_matrix:
+        X = validate_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            reset=reset,
+            ensure_min_samples=2 if reset else 1,
+        )
+        if self.metric == "cosine":
+            if X.shape[1] == 1:
+                raise ValueError(
+                    "metric='cosine' needs n_features >= 2: with n_features=1 every row points "
+                    "the same way or the opposite way. Use metric='euclidean'."
+                )
+            norms = row_norms_sq(X)
+            if (norms == 0).any():
+                row = int(np.flatnonzero(norms == 0)[0])
+                raise ValueError(
+                    f"Row {row} is all zeros: it has no direction, so metric='cosine' cannot "
+                    "place it. Drop empty rows (e.g. documents with no terms) first."
+                )
+            X = normalize(X)
+        return X
+
+    def _check_fit_data(self, X: np.ndarray | sp.csr_matrix) -> None:
+        n = X.shape[0]
+        if self.n_clusters > n:
+            raise ValueError(
+                f"n_samples={n} should be >= n_clusters={self.n_clusters}. Lower n_clusters "
+                "or pass more rows."
+            )
+        variances = _column_variances(X)
+        if not (variances > 0).any():
+            raise ValueError(
+                f"All {n} rows are identical: there is nothing to cluster. Check the input "
+                "(a constant file, or the wrong columns)."
+            )
+
+    def _initial_centers(
+        self,
+        X: np.ndarray | sp.csr_matrix,
+        w: np.ndarray,
+        rng: np.random.Generator,
+        x_sq: np.ndarray,
+    ) -> np.ndarray:
+        if isinstance(self.init, str):
+            if self.init == "k-means++":
+                centers, _ = greedy_kmeans_plusplus(X, self.n_clusters, w, rng, x_sq)
+            else:
+                centers, _ = random_rows(X, self.n_clusters, w, rng)
+            return centers.astype(X.dtype, copy=False)
+        centers = np.array(self.init, dtype=X.dtype)
+        if centers.shape != (self.n_clusters, X.shape[1]):
+            raise ValueError(
+                f"init has shape {centers.shape}; with n_clusters={self.n_clusters} and "
+                f"{X.shape[1]} features it must be ({self.n_clusters}, {X.shape[1]})."
+            )
+        if not np.isfinite(centers).all():
+            raise ValueError("init contains NaN or infinity.")
+        if self.metric == "cosine":
+            centers = normalize(centers)
+        return centers
+
+    # ---------------------------------------------------------- prediction
+    def _check_predict(self, X: ArrayLike) -> np.ndarray | sp.csr_matrix:
+        check_is_fitted(self)
+        return self._check_data(X, reset=False)
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Index of the nearest centre of each row."""
+        X = self._check_predict(X)
+        return assign(X, self._fit_centers())[0]
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """Distance of each row to every centre, shape (n_samples, n_clusters).
+
+        Euclidean distances, or cosine distances ``1 - cos`` for ``metric="cosine"``.
+        """
+        X = self._check_predict(X)
+        C = self._fit_centers()
+        D = np.asarray(X @ C.T)
+        if self.metric == "cosine":
+            return 1.0 - D
+        D *= -2
+        D += row_norms_sq(X)[:, np.newaxis]
+        D += np.einsum("ij,ij->i", C, C)
+        np.maximum(D, 0, out=D)
+        return np.sqrt(D, out=D)
+
+    def fit_predict(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None):
+        """Fit and return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
+        """Minus the inertia of ``X`` with respect to the fitted centres."""
+        X = self._check_predict(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        _, dist = assign(X, self._fit_centers())
+        return -float(_objective(dist, w, self.metric))
+
+    def _fit_centers(self) -> np.ndarray:
+        """Centres in the space of the validated data (unit length for cosine)."""
+        return self.cluster_centers_.astype(self._dtype, copy=False)
+
+
+class KMeans(_BaseKMeans):
+    """K-means clustering by Lloyd iterations.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+    init : {"k-means++", "random"} or array of shape (n_clusters, n_features), default="k-means++"
+        ``"k-means++"``: greedy k-means++ (as scikit-learn). ``"random"``: the
+        guide's K distinct random rows. An array: those centres.
+    n_init : int or "auto", default="auto"
+        Runs from different initial centres; the lowest inertia wins.
+        ``"auto"``: 1 for k-means++ and an array, 10 for random.
+    max_iter : int, default=300
+    tol : float, default=1e-4
+        Convergence when the summed squared centre shift falls to ``tol``
+        times the mean feature variance of the data (or when no label changes).
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        ``"cosine"`` is spherical k-means: rows and centres are scaled to unit
+        length and each row joins the centre of highest cosine similarity, the
+        usual choice for TF-IDF text.
+    random_state : None, int or numpy.random.Generator, default=None
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Unit length for ``metric="cosine"``.
+    labels_ : ndarray of shape (n_samples,)
+    inertia_ : float
+        ``sum_i w_i ||x_i - c_{label_i}||^2`` (the within-cluster sum of
+        squares); for cosine, ``sum_i w_i (1 - cos(x_i, c_{label_i}))``.
+    n_iter_ : int
+        Lloyd iterations of the best run.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+
+    Notes
+    -----
+    Each iteration assigns rows to their nearest centre, in blocks of rows
+    (memory stays O(block x k)), then moves each centre to the weighted mean
+    of its rows. An empty cluster is re-seeded with the row farthest from its
+    centre, never left as NaN or dropped. From the same initial centres the
+    labels and centres equal scikit-learn's ``KMeans(algorithm="lloyd")``.
+    Dense data is centred before the iterations, for accuracy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anomalykit import KMeans
+    >>> X = np.array([[1.0, 2.0], [1.0, 4.0], [1.0, 0.0], [10.0, 2.0], [10.0, 4.0], [10.0, 0.0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.labels_[0] != km.labels_[3], sorted(km.cluster_centers_[:, 0].tolist())
+    (np.True_, [1.0, 10.0])
+    >>> float(km.inertia_)
+    16.0
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        init: str | ArrayLike = "k-means++",
+        n_init: int | str = "auto",
+        max_iter: int = 300,
+        tol: float = 1e-4,
+        metric: str = "euclidean",
+        random_state: Any = None,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.metric = metric
+        self.random_state = random_state
+
+    def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> KMeans:
+        """Cluster the rows of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or CSR matrix of shape (n_samples, n_features)
+            float32 stays float32.
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : KMeans
+        """
+        self._validate_common()
+        if self.n_init != "auto":
+            check_real(self.n_init, name="n_init", owner="KMeans", low=1, integer=True)
+        X = self._check_data(X, reset=True)
+        self._check_fit_data(X)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        w = np.ones(X.shape[0], dtype=np.float64) if w is None else w
+        rng = as_generator(self.random_state)
+        if self.n_init == "auto":
+            n_init = 10 if isinstance(self.init, str) and self.init == "random" else 1
+        else:
+            n_init = int(self.n_init)
+        if not isinstance(self.init, str) and n_init != 1:
+            warnings.warn(
+                f"Explicit initial centres give the same run every time; n_init={n_init} "
+                "was reduced to 1.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            n_init = 1
+
+        spherical = self.metric == "cosine"
+        shift = None
+        if not sp.issparse(X) and not spherical:
+            shift = X.mean(axis=0)
+            X = X - shift  # a centred copy: the caller's array is never modified
+        x_sq = row_norms_sq(X)
+        tol = self.tol * float(np.mean(_column_variances(X)))
+
+        best = None
+        for _ in range(n_init):
+            centers = self._initial_centers(X, w, rng, x_sq)
+            if shift is not None and not isinstance(self.init, str):
+                centers = centers - shift
+            run = _lloyd(X, centers, w, x_sq, self.max_iter, tol, spherical)
+            if best is None or run[2] < best[2]:
+                best = run
+        labels, centers, inertia, n_iter = best
+        if shift is not None:
+            centers = centers + shift
+        self._dtype = X.dtype
+        self.cluster_centers_ = centers.astype(X.dtype, copy=False)
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = n_iter
+        distinct = np.unique(labels).size
+        if distinct < self.n_clusters:
+            warnings.warn(
+                f"Number of distinct clusters ({distinct}) found smaller than "
+                f"n_clusters ({self.n_clusters}): the data has too few distinct points.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+
+def _lloyd(
+    X: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    w: np.ndarray,
+    x_sq: np.ndarray,
+    max_iter: int,
+    tol: float,
+    spherical: bool,
+) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """Lloyd iterations to convergence; scikit-learn's stopping rule.
+
+    Stops when the labels stop changing (then labels and centres agree), or
+    when the summed squared centre shift is ``<= tol`` (then the rows are
+    assigned once more to the final centres).
+    """
+    labels_old = np.full(X.shape[0], -1, dtype=np.intp)
+    strict = False
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
+        step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical)
+        shift = float(np.sum((step.centers - centers) ** 2))
+        centers = step.centers
+        if np.array_equal(step.labels, labels_old):
+            strict = True
+            break
+        if shift <= tol:
+            break
+        labels_old = step.labels
+    labels = step.labels if strict else assign(X, centers, x_sq)[0]
+    dist = _sq_distances_to_own(X, centers, labels, x_sq)
+    return labels, centers, _objective(dist, w, "cosine" if spherical else "euclidean"), n_iter
+
+
+def _sq_distances_to_own(
+    X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np.ndarray, x_sq: np.ndarray
+) -> np.ndarray:
+    """``||x_i - c_{label_i}||^2`` for every row."""
+    if sp.issparse(X):
+        dots = np.asarray(X.multiply(centers[labels]).sum(axis=1)).ravel()
+        out = x_sq - 2 * dots + np.einsum("ij,ij->i", centers, centers)[labels]
+        return np.maximum(out, 0)
+    diff = X - centers[labels]
+    return np.einsum("ij,ij->i", diff, diff)
+
+
+def _objective(sq_dist: np.ndarray, w: np.ndarray | None, metric: str) -> float:
+    """Inertia: weighted squared distances; for cosine, ``1 - cos = ||x - c||^2 / 2``."""
+    total = float(sq_dist @ w) if w is not None else float(sq_dist.sum(dtype=np.float64))
+    return total / 2 if metric == "cosine" else total
+
+
+def _column_variances(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    if sp.issparse(X):
+        mean = np.asarray(X.mean(axis=0)).ravel()
+        mean_sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
+        return np.maximum(mean_sq - mean**2, 0)
+    return np.var(X, axis=0)

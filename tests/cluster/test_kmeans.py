@@ -1,0 +1,242 @@
+"""KMeans against scikit-learn's Lloyd, the course, and every edge case."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
+from sklearn.exceptions import ConvergenceWarning
+
+from anomalykit import KMeans, kmeans_plusplus
+from anomalykit.cluster._lloyd import lloyd_step
+
+
+def datasets():
+    return {
+        "iris": (load_iris().data, 3),
+        "wine": (load_wine().data, 3),
+        "digits": (load_digits().data.astype(np.float64), 10),
+        "blobs": (make_blobs(3000, 6, centers=8, cluster_std=2.0, random_state=0)[0], 8),
+    }
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "digits", "blobs"])
+@pytest.mark.parametrize("init_kind", ["k-means++", "random-rows"])
+def test_same_answer_as_sklearn_lloyd_from_the_same_centres(name, init_kind):
+    X, k = datasets()[name]
+    if init_kind == "k-means++":
+        init = kmeans_plusplus(X, k, random_state=0)[0]
+    else:
+        init = X[np.random.default_rng(1).choice(len(X), k, replace=False)]
+    ours = KMeans(k, init=init).fit(X)
+    ref = SkKMeans(k, init=init, n_init=1, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(ours.labels_, ref.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, ref.cluster_centers_, rtol=0, atol=1e-6)
+    assert ours.inertia_ == pytest.approx(ref.inertia_, rel=1e-10)
+    assert ours.n_iter_ == ref.n_iter_
+
+
+def test_course_ex7data2(course_data):
+    from scipy.io import loadmat
+
+    X = loadmat(course_data / "ex7data2.mat")["X"]
+    init = np.array([[3.0, 3.0], [6.0, 2.0], [8.0, 5.0]])
+    step = lloyd_step(X, init, np.ones(len(X)))
+    assert step.labels[:3].tolist() == [0, 2, 1]  # the course's 1, 3, 2
+    published = [[2.428301, 3.157924], [5.813503, 2.633656], [7.119387, 3.616684]]
+    np.testing.assert_allclose(step.centers, published, atol=5e-7)
+    ten = KMeans(3, init=init, max_iter=10, tol=0).fit(X)
+    derived = [[1.953995, 5.025570], [3.043671, 1.015410], [6.033667, 3.000525]]
+    np.testing.assert_allclose(ten.cluster_centers_, derived, atol=5e-7)
+
+
+def blobs(n=600, seed=0):
+    return make_blobs(n, 3, centers=4, cluster_std=0.5, random_state=seed)[0]
+
+
+def test_float32_stays_float32_and_agrees_with_float64():
+    X = blobs()
+    init = kmeans_plusplus(X, 4, random_state=0)[0]
+    a = KMeans(4, init=init).fit(X.astype(np.float32))
+    b = KMeans(4, init=init).fit(X)
+    assert a.cluster_centers_.dtype == np.float32
+    assert a.transform(X.astype(np.float32)).dtype == np.float32
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-4)
+
+
+def test_sparse_csr_equals_dense():
+    X = np.abs(blobs())
+    X[X < 1.0] = 0.0
+    init = X[[0, 100, 200, 300]]
+    dense = KMeans(4, init=init).fit(X)
+    sparse = KMeans(4, init=init).fit(sp.csr_matrix(X))
+    np.testing.assert_array_equal(dense.labels_, sparse.labels_)
+    np.testing.assert_allclose(dense.cluster_centers_, sparse.cluster_centers_, atol=1e-10)
+    assert dense.inertia_ == pytest.approx(sparse.inertia_, rel=1e-9)
+    np.testing.assert_allclose(sparse.transform(sp.csr_matrix(X)), dense.transform(X), atol=1e-9)
+
+
+def test_empty_cluster_is_reseeded_with_the_farthest_point():
+    X = np.r_[np.zeros((20, 2)), np.ones((20, 2)) * 10, [[30.0, 30.0]]]
+    X[:20] += np.linspace(0, 0.1, 20)[:, None]
+    init = np.array([[0.0, 0.0], [10.0, 10.0], [1000.0, 1000.0]])  # the third stays empty
+    step = lloyd_step(X, init, np.ones(len(X)))
+    assert step.relocated.tolist() == [2]
+    np.testing.assert_array_equal(step.centers[2], [30.0, 30.0])  # the farthest row
+    km = KMeans(3, init=init).fit(X)
+    assert np.isfinite(km.cluster_centers_).all()
+    assert np.bincount(km.labels_, minlength=3).min() > 0
+
+
+def test_weighted_equals_repeated_from_the_same_centres():
+    X = blobs(200)
+    w = np.random.default_rng(0).integers(0, 4, size=len(X))
+    init = X[[0, 50, 100, 150]]
+    a = KMeans(4, init=init).fit(X, sample_weight=w)
+    b = KMeans(4, init=init).fit(np.repeat(X, w, axis=0))
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, atol=1e-10)
+    assert a.inertia_ == pytest.approx(b.inertia_)
+
+
+def spherical_reference(X, centers, n_iter):
+    """A plain spherical k-means written out in the test."""
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    C = centers / np.linalg.norm(centers, axis=1, keepdims=True)
+    for _ in range(n_iter):
+        labels = np.argmax(X @ C.T, axis=1)
+        C = np.array([X[labels == j].sum(0) for j in range(len(C))])
+        C /= np.linalg.norm(C, axis=1, keepdims=True)
+    return np.argmax(X @ C.T, axis=1), C
+
+
+def test_cosine_is_spherical_kmeans():
+    rng = np.random.default_rng(0)
+    directions = np.array([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]])
+    X = np.repeat(directions, 50, axis=0) * rng.uniform(0.5, 20, size=(150, 1))
+    X += rng.normal(scale=0.2, size=X.shape)
+    X = np.abs(X)
+    init = X[[0, 60, 120]]
+    km = KMeans(3, init=init, metric="cosine", tol=0).fit(X)
+    labels, C = spherical_reference(X, init, km.n_iter_)
+    np.testing.assert_array_equal(km.labels_, labels)
+    np.testing.assert_allclose(km.cluster_centers_, C, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(km.cluster_centers_, axis=1), 1.0)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    cos = (Xn * km.cluster_centers_[km.labels_]).sum(1)
+    assert km.inertia_ == pytest.approx(np.sum(1 - cos))
+    np.testing.assert_allclose(km.transform(X).min(axis=1), 1 - cos, atol=1e-12)
+    # Length does not matter for cosine, only direction.
+    np.testing.assert_array_equal(km.predict(X * 7.0), km.labels_)
+
+
+def test_predict_transform_score_fit_predict():
+    X = blobs()
+    km = KMeans(4, random_state=0).fit(X)
+    np.testing.assert_array_equal(km.predict(X), km.labels_)
+    D = np.linalg.norm(X[:, None, :] - km.cluster_centers_[None], axis=2)
+    np.testing.assert_allclose(km.transform(X), D, atol=1e-9)
+    assert km.score(X) == pytest.approx(-km.inertia_)
+    assert km.inertia_ == pytest.approx(np.sum(D.min(axis=1) ** 2))
+    np.testing.assert_array_equal(KMeans(4, random_state=0).fit_predict(X), km.labels_)
+
+
+def test_reproducible_and_n_init_keeps_the_best():
+    X = make_blobs(500, 2, centers=10, cluster_std=1.5, random_state=3)[0]
+    a = KMeans(10, init="random", n_init=1, random_state=5).fit(X)
+    b = KMeans(10, init="random", n_init=1, random_state=5).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    runs = [KMeans(10, init="random", n_init=1, random_state=s).fit(X).inertia_ for s in range(8)]
+    best = KMeans(10, init="random", n_init=8, random_state=np.random.default_rng(0)).fit(X)
+    assert best.inertia_ <= np.median(runs)
+    assert KMeans(3, init="random").fit(X).n_iter_ >= 1  # n_init="auto" runs 10 for random
+
+
+def test_tolerance_is_relative_to_the_data_scale():
+    X = blobs()
+    init = X[[0, 1, 2, 3]]
+    a = KMeans(4, init=init, tol=1e-2).fit(X)
+    b = KMeans(4, init=init * 1000.0, tol=1e-2).fit(X * 1000.0)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+
+
+def test_input_not_mutated():
+    X = blobs()
+    before = X.copy()
+    KMeans(4, random_state=0).fit(X)
+    np.testing.assert_array_equal(X, before)
+
+
+@pytest.mark.parametrize(
+    ("X", "params", "match"),
+    [
+        (
+            np.ones((3, 2)) * np.arange(3)[:, None],
+            {"n_clusters": 5},
+            "n_samples=3 should be >= n_clusters=5",
+        ),
+        (np.arange(10.0).reshape(5, 2), {"n_clusters": 0}, "'n_clusters' parameter of KMeans"),
+        (np.ones((10, 2)), {"n_clusters": 2}, "All 10 rows are identical"),
+        (np.array([[1.0, 2.0]]), {"n_clusters": 1}, "minimum of 2 is required"),
+        (np.array([[1.0, np.nan], [2.0, 3.0]]), {"n_clusters": 1}, "NaN"),
+        (np.arange(10.0).reshape(5, 2), {"n_clusters": 2, "init": "kmeans"}, "'init' parameter"),
+        (
+            np.arange(10.0).reshape(5, 2),
+            {"n_clusters": 2, "init": np.zeros((3, 2))},
+            "init has shape",
+        ),
+        (
+            np.arange(10.0).reshape(5, 2),
+            {"n_clusters": 2, "metric": "manhattan"},
+            "'metric' parameter",
+        ),
+        (
+            np.r_[[[0.0, 0.0]], np.eye(2)],
+            {"n_clusters": 2, "metric": "cosine"},
+            "Row 0 is all zeros",
+        ),
+        (np.arange(5.0)[:, None], {"n_clusters": 2, "metric": "cosine"}, "n_features=1"),
+        (np.arange(10.0).reshape(5, 2), {"n_clusters": 2, "tol": -1.0}, "'tol' parameter"),
+    ],
+)
+def test_bad_input_is_a_clear_error(X, params, match):
+    with pytest.raises(ValueError, match=match):
+        KMeans(**params).fit(X)
+
+
+def test_fewer_distinct_points_than_clusters_warns():
+    X = np.r_[np.zeros((5, 2)), np.ones((5, 2))]
+    with pytest.warns(
+        ConvergenceWarning, match=r"distinct clusters \(2\) found smaller than n_clusters \(3\)"
+    ):
+        KMeans(3, random_state=0).fit(X)
+
+
+def test_explicit_init_with_n_init_runs_once():
+    X = blobs()
+    with pytest.warns(RuntimeWarning, match="reduced to 1"):
+        KMeans(4, init=X[:4], n_init=5).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        KMeans(4, init=X[:4]).fit(X)
+
+
+def test_kmeans_plusplus_spreads_centres_and_is_seeded():
+    X = make_blobs(
+        400, 2, centers=[[0, 0], [50, 0], [0, 50], [50, 50]], cluster_std=1, random_state=0
+    )[0]
+    centers, idx = kmeans_plusplus(X, 4, random_state=0)
+    np.testing.assert_array_equal(X[idx], centers)
+    corners = np.round(centers / 50).astype(int)
+    assert len({tuple(c) for c in corners}) == 4  # one seed per blob
+    _, idx2 = kmeans_plusplus(X, 4, random_state=0)
+    np.testing.assert_array_equal(idx, idx2)
+    w = np.zeros(len(X))
+    w[:10] = 1.0  # only rows with weight can be drawn
+    _, idx3 = kmeans_plusplus(X, 3, sample_weight=w, random_state=0)
+    assert set(idx3.tolist()) <= set(range(10))
+    with pytest.raises(ValueError, match="n_samples=400 should be >= n_clusters=500"):
+        kmeans_plusplus(X, 500)
