@@ -2,11 +2,12 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from anomalykit import GaussianDetector, KMeans
+from anomalykit import GaussianDetector, KMeans, MiniBatchKMeans
 
 ESTIMATORS = [
     KMeans(n_clusters=3, random_state=0),
     KMeans(n_clusters=3, init="random", metric="cosine", random_state=0),
+    MiniBatchKMeans(n_clusters=3, batch_size=16, random_state=0),
     GaussianDetector(),
     GaussianDetector(covariance="full"),
     GaussianDetector(covariance="full", shrinkage="ledoit-wolf"),
@@ -24,7 +25,7 @@ _ZERO_ROWS = (
 
 def _expected_failed_checks(estimator):
     """Checks that cannot pass, each with its reason; everything else must pass."""
-    if isinstance(estimator, KMeans):
+    if isinstance(estimator, (KMeans, MiniBatchKMeans)):
         failed = {
             "check_sample_weight_equivalence_on_dense_data": _RANDOM_INIT,
             "check_sample_weight_equivalence_on_sparse_data": _RANDOM_INIT,

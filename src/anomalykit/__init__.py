@@ -3,7 +3,7 @@
 Public names only; everything else lives in private modules.
 """
 
-from .cluster import KMeans, kmeans_plusplus
+from .cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
 from .detectors import ConstantFeatureWarning, Explanation, GaussianDetector
 from .thresholds import ThresholdCurve, ThresholdResult, contamination_threshold, select_threshold
 
@@ -14,6 +14,7 @@ __all__ = [
     "Explanation",
     "GaussianDetector",
     "KMeans",
+    "MiniBatchKMeans",
     "ThresholdCurve",
     "ThresholdResult",
     "__version__",

@@ -2,5 +2,6 @@
 
 from ._init import kmeans_plusplus
 from ._kmeans import KMeans
+from ._minibatch import MiniBatchKMeans
 
-__all__ = ["KMeans", "kmeans_plusplus"]
+__all__ = ["KMeans", "MiniBatchKMeans", "kmeans_plusplus"]
