@@ -11,9 +11,10 @@ from typing import Annotated
 import typer
 
 from ..datasets import BUILTIN, load_builtin
-from ..io import Table, load_table, split_key
+from ..io import Table
 from ..workflow import DetectionReport, anomaly_split, detect_anomalies
 from ._errors import cli_errors
+from ._inputs import read_table
 from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, split_columns
 
 EXAMPLE = """
@@ -121,9 +122,13 @@ def detect(
                 X_train, X_val, X_test = X_train[:, idx], X_val[:, idx], X_test[:, idx]
                 feature_names = list(columns)
         else:
-            tr = _load(train, columns, label_column, labelled=False)
-            va = _load(val, columns, label_column, labelled=True) if val else None
-            te = _load(test, columns, label_column, labelled=False) if test else None
+            tr = read_table(train, columns, label_column)
+            va = (
+                read_table(val, columns, label_column, labels_needed_for="validation rows")
+                if val
+                else None
+            )
+            te = read_table(test, columns, label_column) if test else None
             for other in (va, te):
                 if other is not None:
                     _check_same_columns(tr, other)
@@ -161,17 +166,6 @@ def detect(
 
 
 detect.__doc__ = (detect.__doc__ or "") + "\n" + EXAMPLE
-
-
-def _load(spec: str, columns, label_column, *, labelled: bool) -> Table:
-    path, key = split_key(spec)
-    table = load_table(
-        path, key=key, columns=columns, label_column=label_column, require_label=labelled
-    )
-    if labelled and table.y is None:
-        hint = "--label-column NAME" if key is None else "--label-column NAME (or a y array)"
-        raise ValueError(f"{path}: validation rows need labels to choose epsilon; give {hint}.")
-    return table
 
 
 def _check_same_columns(a: Table, b: Table) -> None:
