@@ -240,3 +240,16 @@ def test_kmeans_plusplus_spreads_centres_and_is_seeded():
     assert set(idx3.tolist()) <= set(range(10))
     with pytest.raises(ValueError, match="n_samples=400 should be >= n_clusters=500"):
         kmeans_plusplus(X, 500)
+
+
+@pytest.mark.parametrize("cls", ["KMeans", "MiniBatchKMeans"])
+def test_distances_stay_accurate_far_from_the_origin(cls):
+    import anomalykit
+
+    rng = np.random.default_rng(0)
+    X = 1e5 + rng.normal(scale=0.01, size=(400, 3))
+    X[200:] += 0.1
+    km = getattr(anomalykit, cls)(2, random_state=0).fit(X)
+    exact = np.linalg.norm(X[:, None, :] - km.cluster_centers_[None], axis=2)
+    np.testing.assert_allclose(km.transform(X), exact, rtol=1e-6, atol=1e-9)
+    assert km.score(X) == pytest.approx(-np.sum(exact.min(axis=1) ** 2), rel=1e-6)

@@ -118,15 +118,14 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Index of the nearest centre of each row."""
         X = self._check_predict(X)
-        return assign(X, self._fit_centers())[0]
+        return assign(*self._centred(X))[0]
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Distance of each row to every centre, shape (n_samples, n_clusters).
 
         Euclidean distances, or cosine distances ``1 - cos`` for ``metric="cosine"``.
         """
-        X = self._check_predict(X)
-        C = self._fit_centers()
+        X, C = self._centred(self._check_predict(X))
         D = np.asarray(X @ C.T)
         if self.metric == "cosine":
             return 1.0 - D
@@ -144,12 +143,22 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         """Minus the inertia of ``X`` with respect to the fitted centres."""
         X = self._check_predict(X)
         w = check_sample_weight(sample_weight, X.shape[0])
-        _, dist = assign(X, self._fit_centers())
+        _, dist = assign(*self._centred(X))
         return -float(_objective(dist, w, self.metric))
 
-    def _fit_centers(self) -> np.ndarray:
-        """Centres in the space of the validated data (unit length for cosine)."""
-        return self.cluster_centers_.astype(self._dtype, copy=False)
+    def _centred(
+        self, X: np.ndarray | sp.csr_matrix
+    ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray]:
+        """Validated rows and the centres, both shifted by the training mean.
+
+        Distances come from ``||x||^2 - 2 x.c + ||c||^2``, which loses digits
+        far from the origin; fit works on centred data, and so does every
+        later distance. Sparse rows are used as they are.
+        """
+        centers = self.cluster_centers_.astype(self._dtype, copy=False)
+        if self._shift is None or sp.issparse(X):
+            return X, centers
+        return X - self._shift, centers - self._shift
 
 
 class KMeans(_BaseKMeans):
@@ -282,6 +291,7 @@ class KMeans(_BaseKMeans):
         if shift is not None:
             centers = centers + shift
         self._dtype = X.dtype
+        self._shift = shift
         self.cluster_centers_ = centers.astype(X.dtype, copy=False)
         self.labels_ = labels
         self.inertia_ = float(inertia)

@@ -141,6 +141,8 @@ class MiniBatchKMeans(_BaseKMeans):
         self.counts_ = np.zeros(self.n_clusters, dtype=np.float64)
         self.n_steps_ = 0
         self._dtype = X.dtype
+        dense = not sp.issparse(X) and self.metric != "cosine"
+        self._shift = X.mean(axis=0) if dense else None  # see _BaseKMeans._centred
 
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None):
         """Cluster ``X`` by passes of mini-batches, then label every row.
@@ -186,7 +188,7 @@ class MiniBatchKMeans(_BaseKMeans):
             if done:
                 break
         self.n_iter_ = epoch
-        labels, dist = assign(X, self._fit_centers())
+        labels, dist = assign(*self._centred(X))
         self.labels_ = labels
         self.inertia_ = _objective(dist, w, self.metric)
         return self
@@ -208,14 +210,17 @@ class MiniBatchKMeans(_BaseKMeans):
             self._check_fit_data(X)
             self._start(X, w, as_generator(self.random_state))
         self._step(X, w)
-        self.labels_, dist = assign(X, self._fit_centers())
+        self.labels_, dist = assign(*self._centred(X))
         self.inertia_ = _objective(dist, w, self.metric)
         return self
 
     def _step(self, X, w) -> None:
+        Xc, Cc = self._centred(X)
         centers, self.counts_, inertia = minibatch_step(
-            X, self._fit_centers(), self.counts_, w, spherical=self.metric == "cosine"
+            Xc, Cc, self.counts_, w, spherical=self.metric == "cosine"
         )
-        self.cluster_centers_ = centers
+        self.cluster_centers_ = (
+            centers if self._shift is None or sp.issparse(X) else centers + self._shift
+        )
         self._last_inertia = inertia
         self.n_steps_ += 1
