@@ -4,13 +4,21 @@ Public names only; everything else lives in private modules.
 """
 
 from .cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
-from .detectors import ConstantFeatureWarning, Explanation, GaussianDetector
+from .detectors import (
+    CentroidOutlierDetector,
+    ConstantFeatureWarning,
+    DegenerateClusterWarning,
+    Explanation,
+    GaussianDetector,
+)
 from .thresholds import ThresholdCurve, ThresholdResult, contamination_threshold, select_threshold
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CentroidOutlierDetector",
     "ConstantFeatureWarning",
+    "DegenerateClusterWarning",
     "Explanation",
     "GaussianDetector",
     "KMeans",

@@ -27,7 +27,10 @@ class Explanation:
         mean, more negative further out). For ``diag`` these add up to
         ``score_samples`` minus the log-density at the mean; for ``full`` they
         are conditional and do not add up to the joint score.
-    kind : {"marginal", "conditional"}
+    kind : {"marginal", "conditional", "centroid"}
+        ``"centroid"``: from :class:`CentroidOutlierDetector`, where ``z`` is
+        the difference to the row's own centre over that cluster's spread and
+        the contributions are each feature's share of the squared distance.
     """
 
     feature_names: list[str]
