@@ -3,7 +3,7 @@
 Public names only; everything else lives in private modules.
 """
 
-from .cluster import KMeans, MiniBatchKMeans, kmeans_plusplus
+from .cluster import KMeans, KSelection, MiniBatchKMeans, find_elbow, kmeans_plusplus, select_k
 from .detectors import (
     CentroidOutlierDetector,
     ConstantFeatureWarning,
@@ -22,11 +22,14 @@ __all__ = [
     "Explanation",
     "GaussianDetector",
     "KMeans",
+    "KSelection",
     "MiniBatchKMeans",
     "ThresholdCurve",
     "ThresholdResult",
     "__version__",
     "contamination_threshold",
+    "find_elbow",
     "kmeans_plusplus",
+    "select_k",
     "select_threshold",
 ]

@@ -9,11 +9,13 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
+from .cluster import choose_k, cluster
 from .detect import detect
 
 app = typer.Typer(
     name="anomalykit",
-    help="Gaussian-density anomaly detection from the shell. Run a command with --help for an example.",
+    help="Gaussian-density anomaly detection and K-means clustering from the shell. "
+    "Run a command with --help for an example.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,10 +35,12 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """anomalykit: Gaussian-density anomaly detection (and soon K-means) from the shell."""
+    """anomalykit: Gaussian-density anomaly detection and K-means clustering."""
 
 
 app.command(name="detect", no_args_is_help=False)(detect)
+app.command(name="cluster")(cluster)
+app.command(name="choose-k")(choose_k)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""K-means clustering (and, in the same package, choosing K)."""
+"""K-means clustering and choosing K."""
 
 from ._init import kmeans_plusplus
 from ._kmeans import KMeans
+from ._kneedle import find_elbow
 from ._minibatch import MiniBatchKMeans
+from ._select_k import KSelection, select_k
 
-__all__ = ["KMeans", "MiniBatchKMeans", "kmeans_plusplus"]
+__all__ = ["KMeans", "KSelection", "MiniBatchKMeans", "find_elbow", "kmeans_plusplus", "select_k"]

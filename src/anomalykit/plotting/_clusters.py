@@ -64,7 +64,11 @@ class ClusterDisplay:
             if flags is not None:  # keep every outlier visible
                 rows = np.union1d(rows, np.flatnonzero(flags))
         X2, C2 = project_2d(X[rows], centers)
-        ax.scatter(X2[:, 0], X2[:, 1], c=labels[rows], cmap="tab10", s=8, alpha=0.7, lw=0)
+        from matplotlib.colors import to_rgba_array
+
+        colours = to_rgba_array([f"C{j % 10}" for j in range(centers.shape[0])])
+        # Cluster j is colour Cj here and in SilhouetteDisplay.
+        ax.scatter(X2[:, 0], X2[:, 1], c=colours[labels[rows]], s=8, alpha=0.7, lw=0)
         ax.scatter(C2[:, 0], C2[:, 1], marker="x", c="k", s=80, lw=2, label="centres")
         if flags is not None and flags[rows].any():
             f = flags[rows]

@@ -1,6 +1,15 @@
-"""The integrated workflow: split, fit, choose epsilon, evaluate, flag."""
+"""The integrated workflows: split, fit, choose epsilon, evaluate, flag; and choose K,
+cluster, flag distance outliers."""
 
+from ._cluster import ClusteringReport, cluster_data
 from ._detect import DetectionReport, detect_anomalies
 from ._split import AnomalySplit, anomaly_split
 
-__all__ = ["AnomalySplit", "DetectionReport", "anomaly_split", "detect_anomalies"]
+__all__ = [
+    "AnomalySplit",
+    "ClusteringReport",
+    "DetectionReport",
+    "anomaly_split",
+    "cluster_data",
+    "detect_anomalies",
+]

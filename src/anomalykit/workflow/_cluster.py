@@ -1,0 +1,214 @@
+"""The clustering workflow of the guide: choose K, cluster, flag distance outliers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .. import __version__
+from ..cluster import KMeans, KSelection, select_k
+from ..detectors import CentroidOutlierDetector
+from ..metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+
+__all__ = ["ClusteringReport", "cluster_data"]
+
+#: Rows above which the reported silhouette is computed on a sample.
+SILHOUETTE_SAMPLE = 20000
+
+
+@dataclass(frozen=True, repr=False)
+class ClusteringReport:
+    """What :func:`cluster_data` found.
+
+    Attributes
+    ----------
+    k : int
+    selection : KSelection or None
+        The per-K criteria when K was chosen automatically.
+    model : KMeans or CentroidOutlierDetector
+    labels : ndarray of shape (n_samples,)
+    distances : ndarray of shape (n_samples,)
+        Euclidean distance of each row to its own centre (cosine distance for
+        ``metric="cosine"``).
+    is_outlier : ndarray of bool or None
+        None when outliers were not asked for.
+    centers : ndarray of shape (k, n_features)
+    sizes : ndarray of shape (k,)
+    metrics : dict
+        inertia (WCSS), silhouette, Davies-Bouldin, Calinski-Harabasz.
+    explanations : list of str
+        Top features of each outlier's distance ("" for other rows).
+    feature_names : list of str
+    """
+
+    k: int
+    selection: KSelection | None
+    model: Any
+    labels: np.ndarray
+    distances: np.ndarray
+    is_outlier: np.ndarray | None
+    centers: np.ndarray
+    sizes: np.ndarray
+    metrics: dict[str, float | None]
+    explanations: list[str]
+    feature_names: list[str]
+
+    @property
+    def n_outliers(self) -> int:
+        return 0 if self.is_outlier is None else int(self.is_outlier.sum())
+
+    def __repr__(self) -> str:
+        out = "" if self.is_outlier is None else f", {self.n_outliers} outliers"
+        return f"ClusteringReport(k={self.k}, sizes={self.sizes.tolist()}{out})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "anomalykit_version": __version__,
+            "k": self.k,
+            "feature_names": self.feature_names,
+            "clusters": [
+                {"cluster": j, "size": int(self.sizes[j]), "center": self.centers[j].tolist()}
+                for j in range(self.k)
+            ],
+            "metrics": self.metrics,
+            "n_outliers": None if self.is_outlier is None else self.n_outliers,
+            "outliers": self.top_outliers(),
+            "selection": None if self.selection is None else self.selection.to_dict(),
+        }
+
+    def top_outliers(self, n: int = 10) -> list[dict[str, Any]]:
+        """The ``n`` flagged rows farthest from their centres."""
+        if self.is_outlier is None:
+            return []
+        rows = np.flatnonzero(self.is_outlier)
+        rows = rows[np.argsort(-self.distances[rows], kind="stable")][:n]
+        return [
+            {
+                "row": int(i),
+                "cluster": int(self.labels[i]),
+                "distance": float(self.distances[i]),
+                "top_features": self.explanations[i],
+            }
+            for i in rows
+        ]
+
+
+def cluster_data(
+    X: ArrayLike,
+    *,
+    k: int | str = "auto",
+    ks: range | list[int] | None = None,
+    n_sigma: float | None = None,
+    rule: str = "sigma",
+    metric: str = "euclidean",
+    n_init: int = 3,
+    random_state: Any = 0,
+    feature_names: list[str] | None = None,
+    top_k: int = 3,
+) -> ClusteringReport:
+    """Choose K (or take it), cluster, and flag rows far from their own centre.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    k : int or "auto", default="auto"
+        ``"auto"`` runs :func:`select_k` over ``ks`` and uses its consensus;
+        when the criteria disagree it is an error that lists their votes.
+    ks : range or list of int, default=None
+        Candidates for ``k="auto"``; ``range(1, 11)`` by default.
+    n_sigma : float, default=None
+        Flag outliers with :class:`CentroidOutlierDetector` at this many
+        sigmas (``rule``); None clusters without flagging.
+    rule : {"sigma", "mad", "chi2"}, default="sigma"
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Outliers need ``"euclidean"``.
+    n_init : int, default=3
+    random_state : None, int or numpy.random.Generator, default=0
+    feature_names : list of str, default=None
+    top_k : int, default=3
+        Features named in each outlier's explanation.
+
+    Returns
+    -------
+    ClusteringReport
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from anomalykit.workflow import cluster_data
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.r_[rng.normal(0, 0.3, (100, 2)), rng.normal(5, 0.3, (100, 2)), [[2.5, 9.0]]]
+    >>> report = cluster_data(X, k=2, n_sigma=3.0)
+    >>> sorted(report.sizes.tolist()), report.n_outliers, report.top_outliers(1)[0]["row"]
+    ([100, 101], 1, 200)
+    """
+    X = np.asarray(X, dtype=np.float64) if not hasattr(X, "tocsr") else X.tocsr()
+    selection = None
+    if k == "auto":
+        selection = select_k(
+            X, ks if ks is not None else range(1, 11), n_init=n_init, metric=metric,
+            random_state=random_state,
+        )  # fmt: skip
+        if selection.k is None:
+            raise ValueError(
+                "No clear K: " + " ".join(selection.reasons) + " Choose one with k=N (--k N)."
+            )
+        k = selection.k
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise ValueError(f"k must be a positive integer or 'auto'; got {k!r}.")
+    names = [f"x{j}" for j in range(X.shape[1])] if feature_names is None else list(feature_names)
+    if len(names) != X.shape[1]:
+        raise ValueError(f"{len(names)} feature names for {X.shape[1]} features.")
+    clusterer = KMeans(int(k), n_init=n_init, metric=metric, random_state=random_state)
+    if n_sigma is not None:
+        if metric != "euclidean":
+            raise ValueError(
+                "Distance outliers are measured in Euclidean units; use metric='euclidean' "
+                "or leave n_sigma unset."
+            )
+        model = CentroidOutlierDetector(int(k), n_sigma, rule, clusterer=clusterer)
+        model._feature_names = names  # arrays carry no column names: lend them to explain()
+        model.fit(X)
+        km = model.clusterer_
+        is_outlier = model.is_anomaly(X)
+        labels = model.labels_
+        distances = model.distances_
+        explained = model.explain(X[is_outlier]).to_strings(top_k) if is_outlier.any() else []
+    else:
+        model = km = clusterer.fit(X)
+        is_outlier = None
+        labels = km.labels_
+        d = km.transform(X)
+        distances = d[np.arange(len(labels)), labels]
+        explained = []
+    explanations = [""] * len(labels)
+    if is_outlier is not None:
+        for row, text in zip(np.flatnonzero(is_outlier), explained, strict=True):
+            explanations[row] = text
+    n_labels = np.unique(labels).size
+    metrics: dict[str, float | None] = {"inertia": float(km.inertia_)}
+    if 1 < n_labels < len(labels):
+        sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
+        metrics["silhouette"] = float(
+            silhouette_score(X, labels, metric=metric, sample_size=sample, random_state=0)
+        )
+        metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
+        metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+    else:
+        metrics.update(silhouette=None, davies_bouldin=None, calinski_harabasz=None)
+    return ClusteringReport(
+        k=int(k),
+        selection=selection,
+        model=model,
+        labels=labels,
+        distances=distances,
+        is_outlier=is_outlier,
+        centers=np.asarray(km.cluster_centers_, dtype=np.float64),
+        sizes=np.bincount(labels, minlength=int(k)),
+        metrics=metrics,
+        explanations=explanations,
+        feature_names=names,
+    )

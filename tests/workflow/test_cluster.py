@@ -1,0 +1,49 @@
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_score
+
+from anomalykit.workflow import cluster_data
+
+
+@pytest.fixture
+def X():
+    X, _ = make_blobs(450, 2, centers=[[0, 0], [10, 0], [5, 9]], cluster_std=0.6, random_state=0)
+    return np.r_[X, [[5.0, 3.5], [14.0, 0.0]]]
+
+
+def test_auto_k_and_outliers(X):
+    report = cluster_data(X, k="auto", n_sigma=3.0, feature_names=["a", "b"])
+    assert report.k == 3 and report.selection.k == 3
+    flagged = set(np.flatnonzero(report.is_outlier).tolist())
+    assert {450, 451} <= flagged and len(flagged) < 10
+    assert report.top_outliers(1)[0]["row"] == 450  # the farther of the two
+    assert report.explanations[451].startswith(("a=", "b="))
+    assert report.explanations[0] == "" or report.is_outlier[0]
+    assert report.sizes.sum() == len(X)
+    assert report.metrics["silhouette"] == pytest.approx(silhouette_score(X, report.labels))
+    d = report.to_dict()
+    assert d["k"] == 3 and d["n_outliers"] == len(flagged) and d["selection"]["k"] == 3
+
+
+def test_given_k_without_outliers(X):
+    report = cluster_data(X, k=3)
+    assert report.selection is None and report.is_outlier is None and report.n_outliers == 0
+    own = np.linalg.norm(X - report.centers[report.labels], axis=1)
+    np.testing.assert_allclose(report.distances, own, atol=1e-9)
+    assert report.to_dict()["outliers"] == []
+
+
+def test_no_clear_k_is_an_error_with_the_votes():
+    X = np.random.default_rng(0).uniform(size=(500, 2))
+    with pytest.raises(ValueError, match=r"No clear K: .* Choose one with k=N"):
+        cluster_data(X, k="auto")
+
+
+def test_bad_arguments(X):
+    with pytest.raises(ValueError, match="k must be a positive integer or 'auto'"):
+        cluster_data(X, k="five")
+    with pytest.raises(ValueError, match="Euclidean units"):
+        cluster_data(np.abs(X) + 1, k=3, n_sigma=3.0, metric="cosine")
+    with pytest.raises(ValueError, match="1 feature names for 2 features"):
+        cluster_data(X, k=3, feature_names=["a"])
