@@ -36,12 +36,19 @@ def schedule(names: list[str], repeats: int, order: str) -> list[str]:
 
 
 def time_runs(
-    tasks: dict[str, tuple[Callable[[], Any], int]], repeats: int, order: str = "turns"
+    tasks: dict[str, tuple[Callable[[], Any], int]],
+    repeats: int,
+    order: str = "turns",
+    *,
+    before: Callable[[str], None] | None = None,
+    after: Callable[[str], None] | None = None,
 ) -> dict[str, tuple[float, Any]]:
     """Median wall time (s) and last result of each task.
 
     ``tasks`` maps a name to ``(fn, k)``: ``fn`` is timed ``min(k, repeats)``
-    times; ``order`` is as in :func:`schedule`.
+    times; ``order`` is as in :func:`schedule`. ``before(name)`` and
+    ``after(name)``, when given, run just before and just after each timed
+    call, outside the timed interval (e.g. to measure its peak memory).
     """
     times: dict[str, list[float]] = {name: [] for name in tasks}
     results: dict[str, Any] = {}
@@ -50,9 +57,13 @@ def time_runs(
         if len(times[name]) >= k:
             continue
         results[name] = None  # free the previous result first
+        if before is not None:
+            before(name)
         start = time.perf_counter()
         results[name] = fn()
         times[name].append(time.perf_counter() - start)
+        if after is not None:
+            after(name)
     return {name: (statistics.median(times[name]), results[name]) for name in tasks}
 
 
@@ -148,3 +159,60 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: i
         + "|"
     )
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds spent busy by the whole machine since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    # user nice system idle iowait irq softirq steal ...: all but idle and iowait
+    ticks = [int(x) for x in fields[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class OtherLoad:
+    """Share of the machine's CPU time used by OTHER processes over an interval.
+
+    ``(machine busy time - this process's CPU time) / (wall time x cores)``,
+    from ``/proc/stat``: 0 on an idle machine, 0.5 when another process keeps
+    one of two cores busy. None where ``/proc/stat`` cannot be read.
+    """
+
+    def __init__(self) -> None:
+        self.start()
+
+    def start(self) -> None:
+        self._busy = _machine_busy_seconds()
+        self._own = _own_cpu_seconds()
+        self._wall = time.perf_counter()
+
+    def share(self) -> float | None:
+        busy = _machine_busy_seconds()
+        if busy is None or self._busy is None:
+            return None
+        wall = time.perf_counter() - self._wall
+        other = (busy - self._busy) - (_own_cpu_seconds() - self._own)
+        return max(0.0, other) / (wall * (os.cpu_count() or 1)) if wall > 0 else None
+
+
+def wait_for_idle(max_wait: float, threshold: float = 0.1, window: float = 3.0) -> float | None:
+    """Wait (up to ``max_wait`` s) until other processes use under ``threshold``
+    of the machine over a ``window``-second sample; return the last share seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        probe = OtherLoad()
+        time.sleep(window)
+        share = probe.share()
+        if share is None or share < threshold or time.monotonic() >= deadline:
+            return share
