@@ -253,3 +253,30 @@ def test_distances_stay_accurate_far_from_the_origin(cls):
     exact = np.linalg.norm(X[:, None, :] - km.cluster_centers_[None], axis=2)
     np.testing.assert_allclose(km.transform(X), exact, rtol=1e-6, atol=1e-9)
     assert km.score(X) == pytest.approx(-np.sum(exact.min(axis=1) ** 2), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lloyd_step_is_the_same_on_one_and_two_threads(dtype):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20000, 8)).astype(dtype)  # several blocks
+    centers = X[:16].copy()
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    one = lloyd_step(X, centers, w, threads=1)
+    two = lloyd_step(X, centers, w, threads=2)
+    np.testing.assert_array_equal(one.labels, two.labels)
+    np.testing.assert_array_equal(one.centers, two.centers)  # bit-identical: block order
+
+
+def test_lloyd_step_equals_a_plain_numpy_reference():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5000, 5))
+    centers = X[:7].copy()
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    step = lloyd_step(X, centers, w)
+    D = ((X[:, None, :] - centers[None]) ** 2).sum(-1)
+    labels = D.argmin(axis=1)
+    np.testing.assert_array_equal(step.labels, labels)
+    ref = np.array(
+        [(w[labels == j, None] * X[labels == j]).sum(0) / w[labels == j].sum() for j in range(7)]
+    )
+    np.testing.assert_allclose(step.centers, ref, rtol=1e-12, atol=1e-12)

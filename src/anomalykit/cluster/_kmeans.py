@@ -71,19 +71,24 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             X = normalize(X)
         return X
 
-    def _check_fit_data(self, X: np.ndarray | sp.csr_matrix) -> None:
+    def _check_fit_data(
+        self, X: np.ndarray | sp.csr_matrix, variances: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Check there is something to cluster; return the column variances."""
         n = X.shape[0]
         if self.n_clusters > n:
             raise ValueError(
                 f"n_samples={n} should be >= n_clusters={self.n_clusters}. Lower n_clusters "
                 "or pass more rows."
             )
-        variances = _column_variances(X)
+        if variances is None:
+            variances = _column_variances(X)
         if not (variances > 0).any():
             raise ValueError(
                 f"All {n} rows are identical: there is nothing to cluster. Check the input "
                 "(a constant file, or the wrong columns)."
             )
+        return variances
 
     def _initial_centers(
         self,
@@ -254,7 +259,6 @@ class KMeans(_BaseKMeans):
         if self.n_init != "auto":
             check_real(self.n_init, name="n_init", owner="KMeans", low=1, integer=True)
         X = self._check_data(X, reset=True)
-        self._check_fit_data(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         w = np.ones(X.shape[0], dtype=np.float64) if w is None else w
         rng = as_generator(self.random_state)
@@ -272,12 +276,14 @@ class KMeans(_BaseKMeans):
             n_init = 1
 
         spherical = self.metric == "cosine"
-        shift = None
+        shift = variances = None
         if not sp.issparse(X) and not spherical:
             shift = X.mean(axis=0)
             X = X - shift  # a centred copy: the caller's array is never modified
+            variances = np.einsum("ij,ij->j", X, X) / X.shape[0]  # no temporaries
+        variances = self._check_fit_data(X, variances)
         x_sq = row_norms_sq(X)
-        tol = self.tol * float(np.mean(_column_variances(X)))
+        tol = self.tol * float(np.mean(variances)) if self.tol else 0.0
 
         best = None
         for _ in range(n_init):
@@ -296,7 +302,7 @@ class KMeans(_BaseKMeans):
         self.labels_ = labels
         self.inertia_ = float(inertia)
         self.n_iter_ = n_iter
-        distinct = np.unique(labels).size
+        distinct = int(np.count_nonzero(np.bincount(labels, minlength=self.n_clusters)))
         if distinct < self.n_clusters:
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than "
@@ -342,13 +348,18 @@ def _lloyd(
 def _sq_distances_to_own(
     X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np.ndarray, x_sq: np.ndarray
 ) -> np.ndarray:
-    """``||x_i - c_{label_i}||^2`` for every row."""
+    """``||x_i - c_{label_i}||^2`` for every row (exact differences for dense rows,
+    in blocks so no n x d temporary is made)."""
     if sp.issparse(X):
         dots = np.asarray(X.multiply(centers[labels]).sum(axis=1)).ravel()
         out = x_sq - 2 * dots + np.einsum("ij,ij->i", centers, centers)[labels]
         return np.maximum(out, 0)
-    diff = X - centers[labels]
-    return np.einsum("ij,ij->i", diff, diff)
+    out = np.empty(X.shape[0], dtype=X.dtype)
+    rows = max(1024, 2**20 // max(X.shape[1], 1))
+    for start in range(0, X.shape[0], rows):
+        diff = X[start : start + rows] - centers[labels[start : start + rows]]
+        out[start : start + rows] = np.einsum("ij,ij->i", diff, diff)
+    return out
 
 
 def _objective(sq_dist: np.ndarray, w: np.ndarray | None, metric: str) -> float:

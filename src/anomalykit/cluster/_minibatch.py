@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 
 from .._utils._random import as_generator
 from .._utils._validation import check_real, check_sample_weight
-from ._kmeans import _BaseKMeans, _column_variances, _objective
+from ._kmeans import _BaseKMeans, _objective
 from ._lloyd import assign, row_norms_sq, update_centers
 
 __all__ = ["MiniBatchKMeans", "minibatch_step"]
@@ -159,9 +159,9 @@ class MiniBatchKMeans(_BaseKMeans):
         rng = as_generator(self.random_state)
         init_size = self.init_size or max(3 * self.batch_size, 3 * self.n_clusters)
         init_rows = rng.choice(n, size=min(n, max(init_size, self.n_clusters)), replace=False)
-        self._check_fit_data(X)
+        variances = self._check_fit_data(X)
         self._start(X[np.sort(init_rows)], w[np.sort(init_rows)], rng)
-        tol = self.tol * float(np.mean(_column_variances(X)))
+        tol = self.tol * float(np.mean(variances)) if self.tol else 0.0
         batch = min(self.batch_size, n)
         smooth = None
         best, stale = np.inf, 0
