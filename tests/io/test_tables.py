@@ -55,7 +55,7 @@ def test_columns_by_name_skip_text_columns(tmp_path):
         (
             "a,y\n1,0\n2,2\n",
             {"label_column": "y"},
-            r"must hold 0 \(normal\) and 1 \(anomaly\); found \[2.0\]",
+            r"label column .y. must hold only 0 \(normal\) and 1 \(anomaly\); found \[2.0\]",
         ),
         ("a,a\n1,2\n", {}, "duplicated column name"),
     ],

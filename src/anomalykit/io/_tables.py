@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._utils._validation import check_binary_labels
+
 __all__ = ["Table", "TableError", "load_table", "split_key"]
 
 _ARRAY_SUFFIXES = (".npz", ".npy", ".mat")
@@ -265,15 +267,10 @@ def _array_dict(p: Path, suffix: str) -> dict[str, Any]:
 
 # --------------------------------------------------------------------- shared
 def _as_labels(p: Path, name: str, raw: np.ndarray) -> np.ndarray:
-    raw = np.asarray(raw, dtype=np.float64)
-    bad = ~np.isin(raw, (0.0, 1.0))
-    if bad.any():
-        examples = np.unique(raw[bad])[:5].tolist()
-        raise TableError(
-            f"{p}: label column {name!r} must hold 0 (normal) and 1 (anomaly); found "
-            f"{examples} in {int(bad.sum())} row(s). Map the labels to 0/1 first."
-        )
-    return raw.astype(np.int8)
+    try:
+        return check_binary_labels(np.asarray(raw, dtype=np.float64), name=f"label column {name!r}")
+    except ValueError as exc:
+        raise TableError(f"{p}: {exc}") from None
 
 
 def _select_columns(
