@@ -81,7 +81,7 @@ def test_choose_k_prints_the_table_and_verdict(csv_file):
         ),
         (
             ["choose-k", "{path}", "--columns", "spend", "--k-min", "5", "--k-max", "2"],
-            "--k-min <= --k-max",
+            "--k-min < --k-max",
         ),
         (["cluster", "{flat}", "--k", "2"], "rows are identical"),
     ],
@@ -94,3 +94,21 @@ def test_bad_input_exits_2_with_one_line(csv_file, tmp_path, args, message):
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
+
+
+def test_plot_works_when_the_silhouette_is_undefined(tmp_path):
+    pytest.importorskip("matplotlib")
+    tiny = tmp_path / "tiny.csv"
+    tiny.write_text("a,b\n0,0\n5,5\n")
+    result = run("cluster", tiny, "--k", "2", "--plot", "--out", tmp_path / "o")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "o" / "summary.json").exists()
+    assert (tmp_path / "o" / "clusters.png").exists()
+    assert not (tmp_path / "o" / "silhouette.png").exists()
+
+
+def test_negative_seed_is_a_usage_error(csv_file, tmp_path):
+    path, _ = csv_file
+    result = run("cluster", path, "--columns", "spend,visits", "--k", "3", "--seed", "-5")
+    assert result.exit_code == 2
+    assert "--seed" in result.output

@@ -280,3 +280,51 @@ def test_lloyd_step_equals_a_plain_numpy_reference():
         [(w[labels == j, None] * X[labels == j]).sum(0) / w[labels == j].sum() for j in range(7)]
     )
     np.testing.assert_allclose(step.centers, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_initial_centres_come_from_rows_with_weight():
+    X = blobs(1500)
+    w = np.zeros(len(X))
+    w[-5:] = 1.0
+    from anomalykit import MiniBatchKMeans
+
+    mb = MiniBatchKMeans(3, batch_size=10, random_state=0).fit(X, sample_weight=w)
+    assert np.isfinite(mb.cluster_centers_).all()
+    with pytest.raises(ValueError, match="Only 2 rows have a positive sample_weight"):
+        KMeans(3, init="random").fit(X, sample_weight=np.r_[1.0, 1.0, np.zeros(len(X) - 2)])
+
+
+def test_seeding_far_from_the_origin_finds_every_blob():
+    from anomalykit import MiniBatchKMeans
+
+    rng = np.random.default_rng(0)
+    X = np.repeat(np.arange(4.0)[:, None], 300, axis=0) + rng.normal(scale=0.1, size=(1200, 1))
+    X = np.c_[X, rng.normal(scale=0.1, size=1200)]
+    near = KMeans(4, random_state=0).fit(X).inertia_
+    far = X + 1e8
+    for seed in range(5):
+        _, idx = kmeans_plusplus(far, 4, random_state=seed)
+        assert len(set(np.round(X[idx, 0]).astype(int))) == 4
+    mb = MiniBatchKMeans(4, batch_size=100, random_state=0).fit(far)
+    assert mb.inertia_ == pytest.approx(near, rel=0.05)
+
+
+def test_empty_cluster_is_not_reseeded_with_a_row_without_weight():
+    X = np.r_[np.zeros((20, 2)), np.full((21, 2), 5.0), [[50.0, 50.0]]]
+    X[:41] += np.random.default_rng(0).normal(scale=0.1, size=(41, 2))
+    w = np.r_[np.ones(41), 0.0]
+    step = lloyd_step(X, np.array([[0.0, 0.0], [5.0, 5.0], [100.0, 100.0]]), w)
+    assert step.relocated.tolist() == [2]
+    assert not np.array_equal(step.centers[2], [50.0, 50.0])
+    assert step.cluster_weights[2] > 0
+
+
+def test_kmeans_plusplus_needs_a_trial():
+    with pytest.raises(ValueError, match="'n_local_trials' parameter"):
+        kmeans_plusplus(blobs(), 3, n_local_trials=0)
+
+
+def test_overflowing_inertia_is_an_error():
+    X = np.array([[1e300, 0.0], [-1e300, 0.0], [1e300, 1.0], [-1e300, 1.0]])
+    with pytest.raises(ValueError, match="inertia overflowed"):
+        KMeans(1, init=np.zeros((1, 2))).fit(X)

@@ -47,3 +47,30 @@ def test_bad_arguments(X):
         cluster_data(np.abs(X) + 1, k=3, n_sigma=3.0, metric="cosine")
     with pytest.raises(ValueError, match="1 feature names for 2 features"):
         cluster_data(X, k=3, feature_names=["a"])
+
+
+def test_cosine_indices_are_measured_on_unit_rows(X):
+    from sklearn.preprocessing import normalize
+
+    from anomalykit.metrics import calinski_harabasz_score, davies_bouldin_score
+
+    Xp = np.abs(X) + 1.0
+    report = cluster_data(Xp, k=3, metric="cosine")
+    Xn = normalize(Xp)
+    assert report.metrics["davies_bouldin"] == pytest.approx(
+        davies_bouldin_score(Xn, report.labels)
+    )
+    assert report.metrics["calinski_harabasz"] == pytest.approx(
+        calinski_harabasz_score(Xn, report.labels)
+    )
+
+
+def test_sparse_input_needs_a_given_k_and_no_outliers(X):
+    import scipy.sparse as sp
+
+    S = sp.csr_matrix(np.abs(X))
+    assert cluster_data(S, k=3).k == 3
+    with pytest.raises(ValueError, match="Sparse input is clustered with a given k"):
+        cluster_data(S, k="auto")
+    with pytest.raises(ValueError, match="Sparse input"):
+        cluster_data(S, k=3, n_sigma=3.0)

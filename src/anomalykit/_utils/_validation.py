@@ -104,8 +104,8 @@ def check_real(
     if ok and high is not None:
         ok = value < high if high_open else value <= high
     if not ok:
-        left = "(" if low_open else "["
-        right = ")" if high_open else "]"
+        left = "(" if low_open or low is None else "["
+        right = ")" if high_open or high is None else "]"
         lo = "-inf" if low is None else repr(low)
         hi = "inf" if high is None else repr(high)
         what = "an integer" if integer else "a real number"

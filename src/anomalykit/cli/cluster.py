@@ -53,7 +53,7 @@ class Metric(str, Enum):
 
 
 FileArg = Annotated[str, typer.Argument(help="CSV/TSV, .npz, .npy or .mat (FILE:ARRAY).")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of every random choice.")]
+SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random choice.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K tried.")]
 KMaxOpt = Annotated[int, typer.Option("--k-max", help="Largest K tried.")]
 PlotOpt = Annotated[
@@ -162,8 +162,11 @@ choose_k.__doc__ = (choose_k.__doc__ or "") + "\n" + CHOOSE_K_EXAMPLE
 
 
 def _k_range(k_min: int, k_max: int) -> range:
-    if k_min < 1 or k_max < k_min:
-        raise ValueError(f"need 1 <= --k-min <= --k-max; got --k-min {k_min}, --k-max {k_max}.")
+    if k_min < 1 or k_max <= k_min:
+        raise ValueError(
+            f"need 1 <= --k-min < --k-max (K is chosen among at least two values); "
+            f"got --k-min {k_min}, --k-max {k_max}."
+        )
     return range(k_min, k_max + 1)
 
 
@@ -183,10 +186,13 @@ def _write_cluster_outputs(
         from ..plotting import ClusterDisplay, ElbowDisplay, SilhouetteDisplay
 
         km = getattr(report.model, "clusterer_", report.model)
+        metric = getattr(km, "metric", "euclidean")
         figures = {
-            "clusters_png": ClusterDisplay.from_estimator(km, X, outliers=report.is_outlier),
-            "silhouette_png": SilhouetteDisplay.from_labels(X, report.labels)
-            if report.k > 1
+            "clusters_png": ClusterDisplay.from_estimator(
+                km, X, labels=report.labels, outliers=report.is_outlier
+            ),
+            "silhouette_png": SilhouetteDisplay.from_labels(X, report.labels, metric=metric)
+            if report.can_score_silhouette
             else None,
             "elbow_png": None
             if report.selection is None

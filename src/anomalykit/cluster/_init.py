@@ -118,8 +118,26 @@ def kmeans_plusplus(
     check_real(n_clusters, name="n_clusters", owner="kmeans_plusplus", low=1, integer=True)
     if n_clusters > X.shape[0]:
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    if n_local_trials is not None:
+        check_real(
+            n_local_trials, name="n_local_trials", owner="kmeans_plusplus", low=1, integer=True
+        )
     w = check_sample_weight(sample_weight, X.shape[0])
     w = np.ones(X.shape[0]) if w is None else w
-    return greedy_kmeans_plusplus(
-        X, n_clusters, w, as_generator(random_state), row_norms_sq(X), n_local_trials
+    check_enough_weighted_rows(w, n_clusters)
+    # Distances by ||x||^2 - 2 x.c + ||c||^2 lose digits far from the origin: centre first.
+    Xc = X if sp.issparse(X) else X - X.mean(axis=0)
+    _, indices = greedy_kmeans_plusplus(
+        Xc, n_clusters, w, as_generator(random_state), row_norms_sq(Xc), n_local_trials
     )
+    return _rows(X, indices), indices
+
+
+def check_enough_weighted_rows(sample_weight: np.ndarray, n_clusters: int) -> None:
+    """Initial centres are drawn from rows of positive weight: there must be enough."""
+    positive = int(np.count_nonzero(sample_weight > 0))
+    if positive < n_clusters:
+        raise ValueError(
+            f"Only {positive} rows have a positive sample_weight; n_clusters={n_clusters} "
+            "initial centres cannot be drawn from them. Lower n_clusters or give more rows weight."
+        )

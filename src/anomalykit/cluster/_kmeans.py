@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._random import as_generator
 from .._utils._validation import check_in, check_real, check_sample_weight
-from ._init import greedy_kmeans_plusplus, random_rows
+from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
 from ._lloyd import assign, lloyd_step, row_norms_sq
 
 __all__ = ["KMeans"]
@@ -98,6 +98,7 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         x_sq: np.ndarray,
     ) -> np.ndarray:
         if isinstance(self.init, str):
+            check_enough_weighted_rows(w, self.n_clusters)
             if self.init == "k-means++":
                 centers, _ = greedy_kmeans_plusplus(X, self.n_clusters, w, rng, x_sq)
             else:
@@ -294,6 +295,11 @@ class KMeans(_BaseKMeans):
             if best is None or run[2] < best[2]:
                 best = run
         labels, centers, inertia, n_iter = best
+        if not np.isfinite(inertia):
+            raise ValueError(
+                "The inertia overflowed: values are too large for squared distances in "
+                f"{X.dtype}. Rescale the features (e.g. standardise them) first."
+            )
         if shift is not None:
             centers = centers + shift
         self._dtype = X.dtype

@@ -173,9 +173,9 @@ def lloyd_step(
     """Assign every row to its nearest centre, then move each centre to the
     weighted mean of its rows.
 
-    An empty cluster is re-seeded with the row farthest from its own centre
-    (the next farthest for a second empty cluster, and so on); that row's
-    weight moves with it, as scikit-learn does. With ``spherical``, centres
+    An empty cluster is re-seeded with the row of positive weight farthest
+    from its own centre (the next farthest for a second empty cluster, and so
+    on); that row's weight moves with it, as scikit-learn does. With ``spherical``, centres
     are normalised to unit length (rows are assumed unit length). Sums are
     accumulated in float64 whatever the dtype of ``X``.
 
@@ -202,6 +202,7 @@ def lloyd_step(
     empty = np.flatnonzero(weights == 0)
     if empty.size:
         _, dist = assign(X, centers, x_sq_norms, threads=threads)
+        dist[sample_weight <= 0] = -1  # a row without weight cannot hold a cluster
         far = np.argsort(-dist, kind="stable")[: empty.size]
         for cluster, row in zip(empty, far, strict=False):
             x = X[row].toarray().ravel() if sp.issparse(X) else X[row]

@@ -135,14 +135,17 @@ class MiniBatchKMeans(_BaseKMeans):
             check_real(self.init_size, name="init_size", owner=owner, low=1, integer=True)
 
     def _start(self, X, w, rng) -> None:
-        """Initial centres from (a sample of) the first rows seen."""
-        x_sq = row_norms_sq(X)
-        self.cluster_centers_ = self._initial_centers(X, w, rng, x_sq)
-        self.counts_ = np.zeros(self.n_clusters, dtype=np.float64)
-        self.n_steps_ = 0
-        self._dtype = X.dtype
+        """Initial centres from (a sample of) the first rows seen, chosen on centred rows."""
         dense = not sp.issparse(X) and self.metric != "cosine"
         self._shift = X.mean(axis=0) if dense else None  # see _BaseKMeans._centred
+        self._dtype = X.dtype
+        Xc = X if self._shift is None else X - self._shift
+        centers = self._initial_centers(Xc, w, rng, row_norms_sq(Xc))
+        if self._shift is not None and isinstance(self.init, str):
+            centers = centers + self._shift
+        self.cluster_centers_ = centers.astype(X.dtype, copy=False)
+        self.counts_ = np.zeros(self.n_clusters, dtype=np.float64)
+        self.n_steps_ = 0
 
     def fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None):
         """Cluster ``X`` by passes of mini-batches, then label every row.
@@ -158,7 +161,9 @@ class MiniBatchKMeans(_BaseKMeans):
         w = np.ones(n) if w is None else w
         rng = as_generator(self.random_state)
         init_size = self.init_size or max(3 * self.batch_size, 3 * self.n_clusters)
-        init_rows = rng.choice(n, size=min(n, max(init_size, self.n_clusters)), replace=False)
+        candidates = np.flatnonzero(w > 0)  # initial centres come from rows with weight
+        size = min(candidates.size, max(init_size, self.n_clusters))
+        init_rows = rng.choice(candidates, size=size, replace=False)
         variances = self._check_fit_data(X)
         self._start(X[np.sort(init_rows)], w[np.sort(init_rows)], rng)
         tol = self.tol * float(np.mean(variances)) if self.tol else 0.0

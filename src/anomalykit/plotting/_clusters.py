@@ -46,15 +46,25 @@ class ClusterDisplay:
         estimator: Any,
         X: ArrayLike,
         *,
+        labels: ArrayLike | None = None,
         outliers: ArrayLike | None = None,
         ax: Any = None,
         max_points: int = 20000,
         random_state: int = 0,
     ) -> ClusterDisplay:
-        """Draw a fitted clusterer's labels on ``X`` (a sample of ``max_points`` rows)."""
+        """Draw a fitted clusterer's clusters on ``X`` (a sample of ``max_points`` rows).
+
+        ``labels`` (default: ``estimator.predict(X)``) lets a caller show the
+        labels it reports, e.g. after small clusters were dissolved. For a
+        cosine clusterer the rows are drawn at unit length, where its centres are.
+        """
         ax, fig = get_axes(ax)
         X = X if sp.issparse(X) else np.asarray(X, dtype=float)
-        labels = np.asarray(estimator.predict(X))
+        labels = np.asarray(estimator.predict(X) if labels is None else labels)
+        if getattr(estimator, "metric", "euclidean") == "cosine":
+            from sklearn.preprocessing import normalize
+
+            X = normalize(X)
         centers = np.asarray(estimator.cluster_centers_)
         flags = None if outliers is None else np.asarray(outliers, dtype=bool)
         n = labels.shape[0]
@@ -107,9 +117,10 @@ class SilhouetteDisplay:
         labels = np.asarray(labels)
         ax, fig = get_axes(ax)
         y = 0
-        for j, c in enumerate(np.unique(labels)):
+        for c in np.unique(labels):
             v = np.sort(values[labels == c])
-            ax.fill_betweenx(np.arange(y, y + v.size), 0, v, color=f"C{j % 10}", alpha=0.8)
+            # Cluster c is colour Cc, as in ClusterDisplay.
+            ax.fill_betweenx(np.arange(y, y + v.size), 0, v, color=f"C{int(c) % 10}", alpha=0.8)
             ax.text(-0.05, y + v.size / 2, str(c), va="center", ha="right", fontsize="small")
             y += v.size + 10
         mean = float(values.mean())

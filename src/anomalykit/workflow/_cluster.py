@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.preprocessing import normalize
 
 from .. import __version__
 from ..cluster import KMeans, KSelection, select_k
@@ -55,6 +56,11 @@ class ClusteringReport:
     metrics: dict[str, float | None]
     explanations: list[str]
     feature_names: list[str]
+
+    @property
+    def can_score_silhouette(self) -> bool:
+        """The silhouette is defined: 2 to n_samples - 1 distinct labels."""
+        return 1 < np.unique(self.labels).size < len(self.labels)
 
     @property
     def n_outliers(self) -> int:
@@ -146,6 +152,11 @@ def cluster_data(
     ([100, 101], 1, 200)
     """
     X = np.asarray(X, dtype=np.float64) if not hasattr(X, "tocsr") else X.tocsr()
+    if hasattr(X, "tocsr") and (k == "auto" or n_sigma is not None):
+        raise ValueError(
+            "Sparse input is clustered with a given k and no outliers (choosing K and "
+            "distance outliers need dense rows); pass k=N and n_sigma=None, or a dense array."
+        )
     selection = None
     if k == "auto":
         selection = select_k(
@@ -188,15 +199,16 @@ def cluster_data(
     if is_outlier is not None:
         for row, text in zip(np.flatnonzero(is_outlier), explained, strict=True):
             explanations[row] = text
-    n_labels = np.unique(labels).size
     metrics: dict[str, float | None] = {"inertia": float(km.inertia_)}
-    if 1 < n_labels < len(labels):
+    if 1 < np.unique(labels).size < len(labels):
         sample = SILHOUETTE_SAMPLE if len(labels) > SILHOUETTE_SAMPLE else None
         metrics["silhouette"] = float(
             silhouette_score(X, labels, metric=metric, sample_size=sample, random_state=0)
         )
-        metrics["davies_bouldin"] = float(davies_bouldin_score(X, labels))
-        metrics["calinski_harabasz"] = float(calinski_harabasz_score(X, labels))
+        # The centroid indices are Euclidean: for cosine, on the unit rows it clusters.
+        Xm = normalize(X) if metric == "cosine" else X
+        metrics["davies_bouldin"] = float(davies_bouldin_score(Xm, labels))
+        metrics["calinski_harabasz"] = float(calinski_harabasz_score(Xm, labels))
     else:
         metrics.update(silhouette=None, davies_bouldin=None, calinski_harabasz=None)
     return ClusteringReport(
