@@ -255,24 +255,54 @@ def test_distances_stay_accurate_far_from_the_origin(cls):
     assert km.score(X) == pytest.approx(-np.sum(exact.min(axis=1) ** 2), rel=1e-6)
 
 
+ENGINES = [
+    "numpy",
+    pytest.param(
+        "numba",
+        marks=pytest.mark.skipif(
+            __import__("importlib").util.find_spec("numba") is None, reason="numba not installed"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lloyd_step_is_the_same_on_one_and_two_threads(dtype):
+def test_lloyd_step_is_the_same_on_one_and_two_threads(dtype, engine):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20000, 8)).astype(dtype)  # several blocks
     centers = X[:16].copy()
     w = rng.uniform(0.5, 2.0, size=len(X))
-    one = lloyd_step(X, centers, w, threads=1)
-    two = lloyd_step(X, centers, w, threads=2)
+    one = lloyd_step(X, centers, w, threads=1, engine=engine)
+    two = lloyd_step(X, centers, w, threads=2, engine=engine)
     np.testing.assert_array_equal(one.labels, two.labels)
     np.testing.assert_array_equal(one.centers, two.centers)  # bit-identical: block order
 
 
-def test_lloyd_step_equals_a_plain_numpy_reference():
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_kernel_equals_the_numpy_reference(dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30000, 12)).astype(dtype)
+    X[:50] = X[50:100]  # duplicate rows
+    centers = X[:40].copy()
+    centers[39] = 1e3  # an empty cluster to re-seed
+    w = rng.uniform(0.0, 2.0, size=len(X))
+    ref = lloyd_step(X, centers, w, engine="numpy")
+    fast = lloyd_step(X, centers, w, engine="numba")
+    np.testing.assert_array_equal(fast.labels, ref.labels)
+    np.testing.assert_array_equal(fast.relocated, ref.relocated)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fast.centers, ref.centers, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_lloyd_step_equals_a_plain_numpy_reference(engine):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(5000, 5))
     centers = X[:7].copy()
     w = rng.uniform(0.5, 2.0, size=len(X))
-    step = lloyd_step(X, centers, w)
+    step = lloyd_step(X, centers, w, engine=engine)
     D = ((X[:, None, :] - centers[None]) ** 2).sum(-1)
     labels = D.argmin(axis=1)
     np.testing.assert_array_equal(step.labels, labels)

@@ -36,13 +36,21 @@ def n_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _auto_threads(n_features: int, n_clusters: int) -> int:
-    """Python threads over blocks pay off where the argmin, not the matrix
-    product, dominates (few features and centres); elsewhere BLAS's own
+def _auto_threads(n_features: int, n_clusters: int, compiled: bool) -> int:
+    """Python threads over blocks pay off only where the per-row work after the
+    matrix product dominates and the product is light; elsewhere BLAS's own
     threads are faster, since concurrent single-threaded BLAS calls scale
-    poorly (measured with benchmarks/kmeans_profile.py: 1e6 x 32, k=64 is 1.2x
-    faster on threads; 2e5 x 128, k=256 is 1.5x slower)."""
+    poorly here. Measured with benchmarks/kmeans_profile.py on 2 cores: with
+    the compiled kernel, 1e6 x 32, k=64 is 1.2x faster on threads; 2e5 x 64,
+    k=128 and 1e5 x 64, k=10 are slower."""
+    if compiled:
+        return n_threads() if 1024 <= n_features * n_clusters <= 4096 else 1
     return n_threads() if n_features <= 32 and n_clusters <= 128 else 1
+
+
+#: Above this many centres the product dominates and the NumPy path (argmin and a
+#: sparse one-hot product) is faster than the compiled per-row loop (measured).
+_KERNEL_MAX_CLUSTERS = 128
 
 
 def row_norms_sq(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
@@ -71,6 +79,24 @@ def _partial_distances(Xb: np.ndarray | sp.csr_matrix, centers: np.ndarray, c_sq
     Xb = np.ascontiguousarray(Xb)
     gemm(-2.0, centers.T, Xb.T, trans_a=True, beta=1.0, c=D.T, overwrite_c=True)
     return D
+
+
+def _compiled_kernel(engine: str | None):
+    """The fused argmin + accumulate kernel, or None for the NumPy path.
+
+    ``engine``: None or "auto" (Numba when installed), "numba", or "numpy".
+    """
+    if engine == "numpy":
+        return None
+    try:
+        from ._numba_kernels import argmin_accumulate
+    except ImportError:
+        if engine == "numba":
+            raise ImportError(
+                "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
+            ) from None
+        return None
+    return argmin_accumulate
 
 
 def _run_blocks(func, blocks, threads: int) -> list:
@@ -109,7 +135,7 @@ def assign(
 
     blocks = _blocks(n, centers.shape[0], centers.dtype.itemsize)
     if threads is None:
-        threads = _auto_threads(X.shape[1], centers.shape[0])
+        threads = _auto_threads(X.shape[1], centers.shape[0], compiled=False)
     _run_blocks(work, blocks, threads)
     np.maximum(dist, 0, out=dist)
     return labels, dist
@@ -169,6 +195,7 @@ def lloyd_step(
     x_sq_norms: np.ndarray | None = None,
     spherical: bool = False,
     threads: int | None = None,
+    engine: str | None = None,
 ) -> LloydStep:
     """Assign every row to its nearest centre, then move each centre to the
     weighted mean of its rows.
@@ -179,21 +206,39 @@ def lloyd_step(
     are normalised to unit length (rows are assumed unit length). Sums are
     accumulated in float64 whatever the dtype of ``X``.
 
+    ``engine``: None or "auto" uses the compiled kernel when Numba is
+    installed, the rows are dense and ``k <= 128``; "numba" always uses it
+    (dense rows); "numpy" forces the NumPy reference path.
+
     Prior validation of data is assumed.
     """
     n, k = X.shape[0], centers.shape[0]
     c_sq = np.einsum("ij,ij->i", centers, centers)
     labels = np.empty(n, dtype=np.intp)
+    kernel = None
+    if not sp.issparse(X) and (engine == "numba" or k <= _KERNEL_MAX_CLUSTERS):
+        kernel = _compiled_kernel(engine)
+    if kernel is not None:
+        X = np.ascontiguousarray(X)
+        centers_c = np.ascontiguousarray(centers)
+        gemm = blas.sgemm if centers.dtype == np.float32 else blas.dgemm
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
 
     def work(start: int, stop: int) -> np.ndarray:
         Xb = X[start:stop]
-        lab = np.argmin(_partial_distances(Xb, centers, c_sq), axis=1)
-        labels[start:stop] = lab
-        return _weighted_sums(Xb, lab, sample_weight[start:stop], k)
+        if kernel is None:
+            lab = np.argmin(_partial_distances(Xb, centers, c_sq), axis=1)
+            labels[start:stop] = lab
+            return _weighted_sums(Xb, lab, sample_weight[start:stop], k)
+        D = np.empty((stop - start, k), dtype=centers.dtype)
+        gemm(-2.0, centers_c.T, Xb.T, trans_a=True, beta=0.0, c=D.T, overwrite_c=True)
+        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+        kernel(D, c_sq, Xb, sample_weight[start:stop], labels[start:stop], sums)
+        return sums
 
     blocks = _blocks(n, k, centers.dtype.itemsize)
     if threads is None:
-        threads = _auto_threads(X.shape[1], k)
+        threads = _auto_threads(X.shape[1], k, compiled=kernel is not None)
     partial = _run_blocks(work, blocks, threads)
     sums = np.zeros((k, X.shape[1]), dtype=np.float64)
     for part in partial:  # block order: the same sums on any number of threads
