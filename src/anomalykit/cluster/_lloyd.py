@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["LloydStep", "assign", "lloyd_step", "n_threads", "row_norms_sq", "update_centers"]
 
@@ -99,12 +99,24 @@ def _compiled_kernel(engine: str | None):
     return argmin_accumulate
 
 
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _one_blas_thread():
+    """A context with BLAS on one thread. The controller that finds the loaded
+    BLAS libraries is built once: building it costs milliseconds per call."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
+
+
 def _run_blocks(func, blocks, threads: int) -> list:
     """``func(start, stop)`` for every block, in block order, on ``threads`` threads
     with one BLAS thread each."""
     if threads <= 1 or len(blocks) == 1:
         return [func(a, b) for a, b in blocks]
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
+    with _one_blas_thread(), ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda ab: func(*ab), blocks))
 
 
