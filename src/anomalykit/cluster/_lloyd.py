@@ -13,27 +13,19 @@ sums are added in block order, so the result does not depend on the threads.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas
-from threadpoolctl import ThreadpoolController
 
-__all__ = ["LloydStep", "assign", "lloyd_step", "n_threads", "row_norms_sq", "update_centers"]
+from .._utils._threads import n_threads, one_blas_thread
+
+__all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
 
 #: Bytes of one block's (rows x k) distance matrix: small enough to stay in cache.
 _BLOCK_BYTES = 2 * 2**20
-
-
-def n_threads() -> int:
-    """Cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _auto_threads(n_features: int, n_clusters: int, compiled: bool) -> int:
@@ -99,24 +91,12 @@ def _compiled_kernel(engine: str | None):
     return argmin_accumulate
 
 
-_CONTROLLER: ThreadpoolController | None = None
-
-
-def _one_blas_thread():
-    """A context with BLAS on one thread. The controller that finds the loaded
-    BLAS libraries is built once: building it costs milliseconds per call."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER.limit(limits=1, user_api="blas")
-
-
 def _run_blocks(func, blocks, threads: int) -> list:
     """``func(start, stop)`` for every block, in block order, on ``threads`` threads
     with one BLAS thread each."""
     if threads <= 1 or len(blocks) == 1:
         return [func(a, b) for a, b in blocks]
-    with _one_blas_thread(), ThreadPoolExecutor(threads) as pool:
+    with one_blas_thread(), ThreadPoolExecutor(threads) as pool:
         return list(pool.map(lambda ab: func(*ab), blocks))
 
 

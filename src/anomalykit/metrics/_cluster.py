@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
-from threadpoolctl import threadpool_limits
 
 from .._utils._random import as_generator
+from .._utils._threads import one_blas_thread
 from .._utils._validation import check_in, check_real, check_sample_weight
 
 __all__ = [
@@ -305,7 +305,7 @@ def _silhouette_worker(
     # a load of ~3, n=100,000 took 66 s with 2 BLAS threads and 11 s with 1 (n=50,000:
     # 2.8-8.4 s against 2.4 s); on idle cores 2 threads were 15% faster (n=20,000).
     # scikit-learn's KMeans limits BLAS the same way around its chunked loop.
-    single = threadpool_limits(limits=1, user_api="blas") if len(spans) > 1 else nullcontext()
+    single = one_blas_thread() if len(spans) > 1 else nullcontext()
     with single:
         if n * n_labels * 8 <= _SUMS_BYTES:
             # Symmetric sweep: block (I, J), J >= I, adds to the sums of rows I and of rows J.
