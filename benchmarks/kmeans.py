@@ -69,7 +69,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import faiss
+try:
+    import faiss
+except ImportError:  # the peer comes with the [bench] extra
+    raise SystemExit("benchmarks/kmeans.py needs faiss: pip install -e '.[bench]'") from None
 import numpy as np
 from _common import (
     OtherLoad,

@@ -151,7 +151,13 @@ def test_reproducible_and_n_init_keeps_the_best():
     runs = [KMeans(10, init="random", n_init=1, random_state=s).fit(X).inertia_ for s in range(8)]
     best = KMeans(10, init="random", n_init=8, random_state=np.random.default_rng(0)).fit(X)
     assert best.inertia_ <= np.median(runs)
-    assert KMeans(3, init="random").fit(X).n_iter_ >= 1  # n_init="auto" runs 10 for random
+    # n_init="auto" means 10 runs for random init and 1 for k-means++
+    auto = KMeans(10, init="random", random_state=7).fit(X)
+    ten = KMeans(10, init="random", n_init=10, random_state=7).fit(X)
+    assert auto.inertia_ == ten.inertia_
+    np.testing.assert_array_equal(auto.labels_, ten.labels_)
+    pp = KMeans(10, random_state=7).fit(X)
+    assert pp.inertia_ == KMeans(10, n_init=1, random_state=7).fit(X).inertia_
 
 
 def test_tolerance_is_relative_to_the_data_scale():
