@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
 from anomalykit import KMeans, kmeans_plusplus
-from anomalykit.cluster._lloyd import lloyd_step
+from anomalykit.cluster._lloyd import assign, lloyd_step
 
 
 def datasets():
@@ -300,6 +300,32 @@ def test_compiled_kernel_equals_the_numpy_reference(dtype):
     np.testing.assert_array_equal(fast.relocated, ref.relocated)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(fast.centers, ref.centers, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_assign_equals_the_numpy_reference_over_many_centres(dtype):
+    # k = 300: sub-blocks of 128 rows; n = 20003: several chunks and a ragged last one.
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(20003, 6)).astype(dtype)
+    centers = X[rng.choice(len(X), 300, replace=False)].copy()
+    centers[299] = centers[7]  # a duplicate centre: ties go to the lower index
+    ref_labels, ref_dist = assign(X, centers, engine="numpy")
+    labels, dist = assign(X, centers, engine="numba", threads=2)
+    one_labels, one_dist = assign(X, centers, engine="numba", threads=1)
+    np.testing.assert_array_equal(labels, ref_labels)
+    assert not (labels == 299).any()
+    np.testing.assert_array_equal(labels, one_labels)
+    np.testing.assert_array_equal(dist, one_dist)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(dist, ref_dist, rtol=tol, atol=tol)
+    assert dist.dtype == dtype and (dist >= 0).all()
+
+
+def test_unknown_engine_is_an_error():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    with pytest.raises(ValueError, match="engine"):
+        lloyd_step(X, X[:3], np.ones(50), engine="cuda")
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -4,11 +4,19 @@ This module is the engine boundary: :func:`lloyd_step` takes (X, centres,
 weights) and nothing else of the estimator, so a compiled or GPU engine can
 replace it without touching :class:`KMeans`.
 
-Each block of rows is handled start to finish by one thread: distances by one
-BLAS call (``||c||^2 - 2 x.c``, the row's own ``||x||^2`` does not change its
-argmin), the argmin, and the block's contribution to the new centres. Blocks
-are fixed by the data's shape, not by the number of threads, and their partial
-sums are added in block order, so the result does not depend on the threads.
+Two paths compute the same step:
+
+* the compiled kernels (:mod:`._numba_kernels`, the default for dense rows):
+  the rows are cut into chunks fixed by the data's shape; each chunk is one
+  call without the GIL (one per thread, BLAS on one thread each) that does
+  the distance products, the argmin and the chunk's contribution to the new
+  centres in cache-sized sub-blocks;
+* the NumPy reference (sparse rows, ``engine="numpy"``): per block one BLAS
+  call for ``||c||^2 - 2 x.c`` (a row's own ``||x||^2`` does not change its
+  argmin), ``np.argmin``, and a sparse one-hot product for the sums.
+
+Partial sums are added in chunk (block) order, so results do not depend on
+the number of threads.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from .._utils._threads import n_threads, one_blas_thread
+from .._utils._validation import check_in
 
 __all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
 
@@ -28,21 +37,21 @@ __all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"
 _BLOCK_BYTES = 2 * 2**20
 
 
-def _auto_threads(n_features: int, n_clusters: int, compiled: bool) -> int:
-    """Python threads over blocks pay off only where the per-row work after the
-    matrix product dominates and the product is light; elsewhere BLAS's own
-    threads are faster, since concurrent single-threaded BLAS calls scale
-    poorly here. Measured with benchmarks/kmeans_profile.py on 2 cores: with
-    the compiled kernel, 1e6 x 32, k=64 is 1.2x faster on threads; 2e5 x 64,
-    k=128 and 1e5 x 64, k=10 are slower."""
-    if compiled:
-        return n_threads() if 1024 <= n_features * n_clusters <= 4096 else 1
-    return n_threads() if n_features <= 32 and n_clusters <= 128 else 1
+#: Rows per compiled chunk: chunks are fixed by the data's shape (never by the
+#: number of threads) and their sums are added in chunk order, so results do not
+#: depend on the threads.
+_CHUNK_ROWS = 8192
 
 
-#: Above this many centres the product dominates and the NumPy path (argmin and a
-#: sparse one-hot product) is faster than the compiled per-row loop (measured).
-_KERNEL_MAX_CLUSTERS = 128
+def _chunks(n: int) -> list[tuple[int, int]]:
+    rows = max(_CHUNK_ROWS, -(-n // 64))  # at most 64 chunks: little Python per step
+    return [(start, min(start + rows, n)) for start in range(0, n, rows)]
+
+
+def _sub_block_rows(k: int, itemsize: int) -> int:
+    """Rows per BLAS product in the compiled kernels: the (k, rows) product
+    stays within 256 KiB (L2), between 128 and 1024 rows (measured flat there)."""
+    return max(128, min(1024, 2**18 // (k * itemsize)))
 
 
 def row_norms_sq(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
@@ -73,22 +82,30 @@ def _partial_distances(Xb: np.ndarray | sp.csr_matrix, centers: np.ndarray, c_sq
     return D
 
 
-def _compiled_kernel(engine: str | None):
-    """The fused argmin + accumulate kernel, or None for the NumPy path.
+def _compiled_kernels(engine: str | None):
+    """The compiled kernel module, or None for the NumPy path.
 
     ``engine``: None or "auto" (Numba when installed), "numba", or "numpy".
     """
+    check_in(engine, (None, "auto", "numba", "numpy"), name="engine", owner="lloyd_step")
     if engine == "numpy":
         return None
     try:
-        from ._numba_kernels import argmin_accumulate
+        from . import _numba_kernels
     except ImportError:
         if engine == "numba":
             raise ImportError(
                 "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
             ) from None
         return None
-    return argmin_accumulate
+    return _numba_kernels
+
+
+def _numpy_threads(n_features: int, n_clusters: int) -> int:
+    """The NumPy path: Python threads over blocks pay off only where the per-row
+    work after the product dominates and the product is light; elsewhere
+    BLAS's own threads are faster (measured, 2 cores)."""
+    return n_threads() if n_features <= 32 and n_clusters <= 128 else 1
 
 
 def _run_blocks(func, blocks, threads: int) -> list:
@@ -106,11 +123,13 @@ def assign(
     x_sq_norms: np.ndarray | None = None,
     *,
     threads: int | None = None,
+    engine: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest centre of each row and the squared distance to it.
 
     Uses ``||x||^2 - 2 x.c + ||c||^2`` block by block (never an n x k
-    matrix); distances are clipped at 0 against rounding.
+    matrix); distances are clipped at 0 against rounding. ``engine`` as in
+    :func:`lloyd_step`.
     """
     n = X.shape[0]
     if x_sq_norms is None:
@@ -118,6 +137,18 @@ def assign(
     c_sq = np.einsum("ij,ij->i", centers, centers)
     labels = np.empty(n, dtype=np.intp)
     dist = np.empty(n, dtype=centers.dtype)
+    kernels = None if sp.issparse(X) else _compiled_kernels(engine)
+
+    if kernels is not None:
+        X, centers_c = np.ascontiguousarray(X), np.ascontiguousarray(centers)
+        x_sq_c = np.ascontiguousarray(x_sq_norms, dtype=centers.dtype)
+        rows = _sub_block_rows(centers.shape[0], centers.dtype.itemsize)
+
+        def work(start: int, stop: int) -> None:
+            kernels.assign_chunk(X, centers_c, c_sq, x_sq_c, labels, dist, start, stop, rows)
+
+        _run_blocks(work, _chunks(n), n_threads() if threads is None else threads)
+        return labels, dist
 
     def work(start: int, stop: int) -> None:
         D = _partial_distances(X[start:stop], centers, c_sq)
@@ -127,7 +158,7 @@ def assign(
 
     blocks = _blocks(n, centers.shape[0], centers.dtype.itemsize)
     if threads is None:
-        threads = _auto_threads(X.shape[1], centers.shape[0], compiled=False)
+        threads = _numpy_threads(X.shape[1], centers.shape[0])
     _run_blocks(work, blocks, threads)
     np.maximum(dist, 0, out=dist)
     return labels, dist
@@ -198,39 +229,41 @@ def lloyd_step(
     are normalised to unit length (rows are assumed unit length). Sums are
     accumulated in float64 whatever the dtype of ``X``.
 
-    ``engine``: None or "auto" uses the compiled kernel when Numba is
-    installed, the rows are dense and ``k <= 128``; "numba" always uses it
-    (dense rows); "numpy" forces the NumPy reference path.
+    ``engine``: None or "auto" uses the compiled kernels (:mod:`._numba_kernels`)
+    when Numba is installed and the rows are dense; "numba" insists on them;
+    "numpy" forces the NumPy reference path (also the path of sparse rows).
+    ``threads``: threads over chunks of rows (default: the cores available).
 
     Prior validation of data is assumed.
     """
     n, k = X.shape[0], centers.shape[0]
     c_sq = np.einsum("ij,ij->i", centers, centers)
     labels = np.empty(n, dtype=np.intp)
-    kernel = None
-    if not sp.issparse(X) and (engine == "numba" or k <= _KERNEL_MAX_CLUSTERS):
-        kernel = _compiled_kernel(engine)
-    if kernel is not None:
-        X = np.ascontiguousarray(X)
-        centers_c = np.ascontiguousarray(centers)
-        gemm = blas.sgemm if centers.dtype == np.float32 else blas.dgemm
+    kernels = None if sp.issparse(X) else _compiled_kernels(engine)
+    if kernels is not None:
+        X, centers_c = np.ascontiguousarray(X), np.ascontiguousarray(centers)
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        rows = _sub_block_rows(k, centers.dtype.itemsize)
 
-    def work(start: int, stop: int) -> np.ndarray:
-        Xb = X[start:stop]
-        if kernel is None:
+        def work(start: int, stop: int) -> np.ndarray:
+            sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+            kernels.lloyd_chunk(X, centers_c, c_sq, sample_weight, labels, sums, start, stop, rows)
+            return sums
+
+        blocks = _chunks(n)
+        if threads is None:
+            threads = n_threads()
+    else:
+
+        def work(start: int, stop: int) -> np.ndarray:
+            Xb = X[start:stop]
             lab = np.argmin(_partial_distances(Xb, centers, c_sq), axis=1)
             labels[start:stop] = lab
             return _weighted_sums(Xb, lab, sample_weight[start:stop], k)
-        D = np.empty((stop - start, k), dtype=centers.dtype)
-        gemm(-2.0, centers_c.T, Xb.T, trans_a=True, beta=0.0, c=D.T, overwrite_c=True)
-        sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-        kernel(D, c_sq, Xb, sample_weight[start:stop], labels[start:stop], sums)
-        return sums
 
-    blocks = _blocks(n, k, centers.dtype.itemsize)
-    if threads is None:
-        threads = _auto_threads(X.shape[1], k, compiled=kernel is not None)
+        blocks = _blocks(n, k, centers.dtype.itemsize)
+        if threads is None:
+            threads = _numpy_threads(X.shape[1], k)
     partial = _run_blocks(work, blocks, threads)
     sums = np.zeros((k, X.shape[1]), dtype=np.float64)
     for part in partial:  # block order: the same sums on any number of threads
@@ -238,7 +271,7 @@ def lloyd_step(
     weights = np.bincount(labels, weights=sample_weight, minlength=k)
     empty = np.flatnonzero(weights == 0)
     if empty.size:
-        _, dist = assign(X, centers, x_sq_norms, threads=threads)
+        _, dist = assign(X, centers, x_sq_norms, threads=threads, engine=engine)
         dist[sample_weight <= 0] = -1  # a row without weight cannot hold a cluster
         far = np.argsort(-dist, kind="stable")[: empty.size]
         for cluster, row in zip(empty, far, strict=False):
