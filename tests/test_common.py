@@ -3,11 +3,14 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from anomalykit import GaussianDetector, KMeans, MiniBatchKMeans
+from anomalykit.preprocessing import FeatureScaler
 
 ESTIMATORS = [
     KMeans(n_clusters=3, random_state=0),
     KMeans(n_clusters=3, init="random", metric="cosine", random_state=0),
     MiniBatchKMeans(n_clusters=3, batch_size=16, random_state=0),
+    FeatureScaler(),
+    FeatureScaler("robust"),
     GaussianDetector(),
     GaussianDetector(covariance="full"),
     GaussianDetector(covariance="full", shrinkage="ledoit-wolf"),
