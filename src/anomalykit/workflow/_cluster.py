@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,13 @@ class ClusteringReport:
     explanations : list of str
         Top features of each outlier's distance ("" for other rows).
     feature_names : list of str
+    X : ndarray of shape (n_samples, n_features)
+        The clustered rows, in original units (for plots and profiles).
+    profiles : list of dict
+        Per cluster: ``cluster``, ``size``, ``share``, ``center`` (original
+        units, by feature name) and ``distinctive`` (the features that set it
+        apart: ``(name, z)`` with z the centre's offset from the overall mean
+        in overall standard deviations, largest ``|z|`` first).
     """
 
     k: int
@@ -56,6 +63,8 @@ class ClusteringReport:
     metrics: dict[str, float | None]
     explanations: list[str]
     feature_names: list[str]
+    X: Any = None
+    profiles: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def can_score_silhouette(self) -> bool:
@@ -223,4 +232,5 @@ def cluster_data(
         metrics=metrics,
         explanations=explanations,
         feature_names=names,
+        X=X,
     )

@@ -15,7 +15,27 @@ from ..detectors import GaussianDetector
 from ..metrics import ThresholdEvaluation, evaluate_threshold
 from ..thresholds import ThresholdResult
 
-__all__ = ["DetectionReport", "detect_anomalies"]
+__all__ = ["BootstrapInterval", "DetectionReport", "detect_anomalies"]
+
+
+@dataclass(frozen=True)
+class BootstrapInterval:
+    """Percentile bootstrap intervals: each replicate resamples validation and
+    test rows (stratified), chooses epsilon again on the validation sample and
+    scores the test sample with it, so both sources of chance are in the width."""
+
+    level: float
+    n_resamples: int
+    f1: tuple[float, float]
+    log_epsilon: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "n_resamples": self.n_resamples,
+            "f1": list(self.f1),
+            "log_epsilon": list(self.log_epsilon),
+        }
 
 
 @dataclass(frozen=True, repr=False)
@@ -42,6 +62,12 @@ class DetectionReport:
         The top features of each row, e.g. ``"LB=+4.1σ; AC=-3.2σ"``.
     n_train, n_train_dropped : int
         Training rows used, and labelled anomalies removed from training.
+    feature_names : list of str
+    rows : ndarray of shape (n_rows, n_features)
+        The flagged-on rows themselves, in original units (for plots and tables).
+    bootstrap : BootstrapInterval or None
+        Confidence intervals of the test F1 and of epsilon (``n_bootstrap > 0``
+        with labelled validation and test rows).
     """
 
     detector: GaussianDetector
@@ -56,6 +82,8 @@ class DetectionReport:
     n_train: int
     n_train_dropped: int
     feature_names: list[str] = field(default_factory=list)
+    rows: np.ndarray | None = None
+    bootstrap: BootstrapInterval | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -255,4 +283,5 @@ def detect_anomalies(
         n_train=int(X_train.shape[0]),
         n_train_dropped=n_dropped,
         feature_names=explanation.feature_names,
+        rows=np.asarray(rows),
     )
