@@ -377,3 +377,14 @@ def test_nan_in_x():
 def test_identical_rows_are_refused():
     with pytest.raises(ValueError, match="rows are identical"):
         select_k(np.ones((20, 2)), [1, 2, 3])
+
+
+def test_progress_is_called_once_per_fit_and_ends_at_the_total():
+    from anomalykit import select_k
+
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    calls = []
+    select_k(X, [1, 2, 3], n_refs=2, random_state=0, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(i, 9) for i in range(1, 10)]
+    with pytest.raises(TypeError, match="progress"):
+        select_k(X, [1, 2], progress=3)

@@ -74,3 +74,36 @@ def test_sparse_input_needs_a_given_k_and_no_outliers(X):
         cluster_data(S, k="auto")
     with pytest.raises(ValueError, match="Sparse input"):
         cluster_data(S, k=3, n_sigma=3.0)
+
+
+def test_scaling_and_profiles_in_original_units():
+    from sklearn.pipeline import Pipeline
+
+    rng = np.random.default_rng(0)
+    # Spend-like data: two segments that differ in "visits" only on a log scale.
+    small = np.c_[rng.lognormal(3, 0.2, 150), rng.lognormal(0.5, 0.15, 150)]
+    big = np.c_[rng.lognormal(3, 0.2, 50), rng.lognormal(3.5, 0.15, 50)]
+    X = np.vstack([small, big])
+    r = cluster_data(X, k=2, scale="standard", log=True, feature_names=["spend", "visits"])
+    assert isinstance(r.model, Pipeline)
+    np.testing.assert_array_equal(r.model.predict(X), r.labels)
+    big_cluster = r.labels[-1]
+    p = r.profiles[big_cluster]
+    assert p["size"] == 50 and p["share"] == pytest.approx(0.25)
+    assert p["mean"]["visits"] == pytest.approx(big[:, 1].mean())
+    assert p["median"]["spend"] == pytest.approx(np.median(big[:, 0]))
+    assert p["distinctive"][0][0] == "visits" and p["distinctive"][0][1] > 1
+    assert all(name != "spend" for name, _ in p["distinctive"])  # spend does not set it apart
+    # The centre is back in original units: exp of the mean log (+1 undone).
+    assert p["center"]["visits"] == pytest.approx(np.expm1(np.log1p(big[:, 1]).mean()), rel=1e-6)
+    assert r.to_dict()["scaler"] == {"method": "standard", "log": True}
+    np.testing.assert_array_equal(r.X, X)
+
+
+def test_progress_follows_the_k_sweep():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(c, 0.2, size=(60, 2)) for c in ([0, 0], [4, 0], [0, 4])])
+    calls = []
+    r = cluster_data(X, ks=range(1, 5), progress=lambda d, t: calls.append((d, t)))
+    assert r.k == 3
+    assert calls == [(i, 4 * 11) for i in range(1, 45)]

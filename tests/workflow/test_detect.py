@@ -68,6 +68,60 @@ def test_bad_combinations(sets):
     with pytest.raises(ValueError, match="3 feature names for 4 features"):
         detect_anomalies(normal, feature_names=["a", "b", "c"])
     with pytest.raises(ValueError, match="Only 1 normal training row"):
-        detect_anomalies(normal[:2], y_train=[0, 1])
+        detect_anomalies(normal[:2], y_train=[0, 1], split=False)
     with pytest.raises(ValueError, match="labels for 220 test rows"):
         detect_anomalies(normal, X_test=X_test, y_test=y_val[:10])
+
+
+@pytest.fixture
+def labelled():
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(600, 3)), rng.normal(size=(40, 3)) + 2.2])
+    y = np.r_[np.zeros(600, int), np.ones(40, int)]
+    return X, y
+
+
+def test_labelled_data_alone_is_split_stratified_and_seeded(labelled):
+    from anomalykit.workflow import anomaly_split
+
+    X, y = labelled
+    r = detect_anomalies(X, y_train=y, random_state=3, n_bootstrap=0)
+    s = anomaly_split(X, y, random_state=3)
+    assert r.threshold_source == "validation" and r.flagged_on == "test"
+    assert r.n_train == len(s.X_train) and r.n_train_dropped == 0
+    np.testing.assert_array_equal(r.rows, s.X_test)
+    np.testing.assert_array_equal(r.labels, s.y_test)
+    det = GaussianDetector().fit(s.X_train).tune_threshold(s.X_val, s.y_val)
+    assert r.detector.offset_ == det.offset_
+    assert r.bootstrap is None
+    with pytest.raises(ValueError, match="split=True needs y_train"):
+        detect_anomalies(X, split=True)
+    with pytest.raises(ValueError, match="split"):
+        detect_anomalies(X, y_train=y, split="yes")
+
+
+def test_scaling_is_kept_inside_the_model(labelled):
+    from sklearn.pipeline import Pipeline
+
+    X, y = labelled
+    X = X * [1.0, 1000.0, 0.001] + [0, 5e4, 0]
+    r = detect_anomalies(X, y_train=y, scale="robust", n_bootstrap=0, covariance="full")
+    assert isinstance(r.model, Pipeline) and r.model[-1] is r.detector
+    np.testing.assert_array_equal(r.model.score_samples(r.rows), r.scores)
+    np.testing.assert_array_equal(r.model.predict(r.rows) == -1, r.is_anomaly)
+    assert r.to_dict()["model"]["scaler"] == {"method": "robust", "log": False}
+    plain = detect_anomalies(X, y_train=y, n_bootstrap=0)
+    assert plain.model is plain.detector and plain.to_dict()["model"]["scaler"] is None
+
+
+def test_bootstrap_interval_brackets_the_point_estimates(labelled):
+    X, y = labelled
+    calls = []
+    r = detect_anomalies(X, y_train=y, n_bootstrap=300, progress=lambda d, t: calls.append(d))
+    ci = r.bootstrap
+    assert ci.n_resamples == 300 and ci.level == 0.95 and calls[-1] == 300
+    assert ci.f1[0] <= r.evaluation.f1 <= ci.f1[1] and ci.f1[0] < ci.f1[1]
+    assert ci.log_epsilon[0] <= r.detector.offset_ <= ci.log_epsilon[1]
+    again = detect_anomalies(X, y_train=y, n_bootstrap=300)
+    assert again.bootstrap == ci  # seeded: the same intervals
+    assert r.to_dict()["bootstrap"]["f1"] == list(ci.f1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 from numbers import Integral
@@ -162,6 +162,7 @@ def select_k(
     sample_weight: ArrayLike | None = None,
     silhouette_sample_size: int | None = None,
     random_state: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> KSelection:
     """Fit K-means for every K in ``ks`` and say which K the data supports.
 
@@ -202,6 +203,9 @@ def select_k(
         ``KMeans(K, n_init=n_init, metric=metric, random_state=random_state)``;
         the reference sets come from ``numpy.random.default_rng(random_state)``.
         A Generator is drawn from in a fixed order. Same value, same result.
+    progress : callable, default=None
+        ``progress(done, total)`` is called after each K-means fit
+        (``len(ks) * (1 + n_refs)`` fits in all), e.g. to drive a progress bar.
 
     Returns
     -------
@@ -315,6 +319,8 @@ def select_k(
         if isinstance(random_state, Integral) and not isinstance(random_state, bool)
         else rng
     )
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total); got {progress!r}.")
     return _select_k(
         X,
         ks_arr,
@@ -325,7 +331,20 @@ def select_k(
         silhouette_sample_size,
         fit_state,
         rng,
+        _Counter(ks_arr.size * (1 + int(n_refs)), progress),
     )
+
+
+class _Counter:
+    """Calls ``progress(done, total)`` after each K-means fit."""
+
+    def __init__(self, total: int, progress: Callable[[int, int], None] | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def _select_k(
@@ -338,6 +357,7 @@ def _select_k(
     silhouette_sample_size: int | None,
     fit_state: Any,
     rng: np.random.Generator,
+    counter: _Counter,
 ) -> KSelection:
     """Guts of :func:`select_k`; prior validation of data is assumed."""
     n = X.shape[0]
@@ -355,6 +375,7 @@ def _select_k(
         km = KMeans(int(k), n_init=n_init, metric=metric, random_state=fit_state)
         km.fit(X, sample_weight=w)
         wcss[i] = km.inertia_
+        counter.tick()
         labels = km.labels_
         if 2 <= np.unique(labels).size <= n - 1:
             db[i] = davies_bouldin_score(X_space, labels)
@@ -364,7 +385,7 @@ def _select_k(
             elif 2 <= np.unique(labels[rows]).size <= rows.size - 1:
                 sil[i] = silhouette_score(X[rows], labels[rows], metric=metric)
 
-    gap, gap_se = _gap(X_space, wcss, ks, n_init, n_refs, metric, w, rng)
+    gap, gap_se = _gap(X_space, wcss, ks, n_init, n_refs, metric, w, rng, counter)
 
     reasons: list[str] = []
     monotone = np.minimum.accumulate(wcss)
@@ -423,6 +444,7 @@ def _gap(
     metric: str,
     w: np.ndarray | None,
     rng: np.random.Generator,
+    counter: _Counter,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Gap(K) and s_K for every K (NaN where undefined or when ``n_refs == 0``)."""
     gap = np.full(ks.size, np.nan)
@@ -439,6 +461,7 @@ def _gap(
                 Z, sample_weight=w
             )
             log_ref[b, i] = math.log(km.inertia_) if km.inertia_ > 0 else -math.inf
+            counter.tick()
     cols = np.flatnonzero((wcss > 0) & np.isfinite(log_ref).all(axis=0))
     ref = log_ref[:, cols]
     gap[cols] = ref.mean(axis=0) - np.log(wcss[cols])

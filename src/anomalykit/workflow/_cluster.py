@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import normalize
 
 from .. import __version__
 from ..cluster import KMeans, KSelection, select_k
 from ..detectors import CentroidOutlierDetector
 from ..metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
+from ..preprocessing import FeatureScaler
 
-__all__ = ["ClusteringReport", "cluster_data"]
+__all__ = ["ClusteringReport", "cluster_data", "cluster_profiles"]
 
 #: Rows above which the reported silhouette is computed on a sample.
 SILHOUETTE_SAMPLE = 20000
@@ -37,6 +40,8 @@ class ClusteringReport:
     is_outlier : ndarray of bool or None
         None when outliers were not asked for.
     centers : ndarray of shape (k, n_features)
+        In the clustered space (scaled when ``scale``/``log`` were given;
+        ``profiles`` holds them in original units). ``distances`` likewise.
     sizes : ndarray of shape (k,)
     metrics : dict
         inertia (WCSS), silhouette, Davies-Bouldin, Calinski-Harabasz.
@@ -46,10 +51,15 @@ class ClusteringReport:
     X : ndarray of shape (n_samples, n_features)
         The clustered rows, in original units (for plots and profiles).
     profiles : list of dict
-        Per cluster: ``cluster``, ``size``, ``share``, ``center`` (original
-        units, by feature name) and ``distinctive`` (the features that set it
-        apart: ``(name, z)`` with z the centre's offset from the overall mean
-        in overall standard deviations, largest ``|z|`` first).
+        Per cluster: ``cluster``, ``size``, ``share``, ``center`` (the K-means
+        centre in original units, by feature name: scaling undone), ``mean``
+        and ``median`` of its rows (original units) and ``distinctive`` (the
+        features that set it apart: ``[name, z]`` with z the offset of the
+        cluster's mean from the overall mean, in overall standard deviations of
+        the clustered (scaled) features, largest ``|z|`` first, ``|z| >= 0.5``).
+    model : KMeans, CentroidOutlierDetector or sklearn.pipeline.Pipeline
+        What to apply to new rows in original units (with the scaler first when
+        the workflow scaled the rows).
     """
 
     k: int
@@ -65,6 +75,7 @@ class ClusteringReport:
     feature_names: list[str]
     X: Any = None
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    scaler: FeatureScaler | None = None
 
     @property
     def can_score_silhouette(self) -> bool:
@@ -88,6 +99,10 @@ class ClusteringReport:
                 {"cluster": j, "size": int(self.sizes[j]), "center": self.centers[j].tolist()}
                 for j in range(self.k)
             ],
+            "scaler": None
+            if self.scaler is None
+            else {"method": self.scaler.method, "log": self.scaler.log},
+            "profiles": self.profiles,
             "metrics": self.metrics,
             "n_outliers": None if self.is_outlier is None else self.n_outliers,
             "outliers": self.top_outliers(),
@@ -123,6 +138,9 @@ def cluster_data(
     random_state: Any = 0,
     feature_names: list[str] | None = None,
     top_k: int = 3,
+    scale: str | None = None,
+    log: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ClusteringReport:
     """Choose K (or take it), cluster, and flag rows far from their own centre.
 
@@ -145,6 +163,14 @@ def cluster_data(
     feature_names : list of str, default=None
     top_k : int, default=3
         Features named in each outlier's explanation.
+    scale : {"standard", "robust", "none"} or None, default=None
+        Scale the features first (:class:`~anomalykit.preprocessing.FeatureScaler`;
+        K-means is not scale-free: a feature in larger units dominates the
+        distances). ``log=True`` applies ``log1p`` first (spend, counts). The
+        profiles are in original units whatever the scaling.
+    log : bool, default=False
+    progress : callable, default=None
+        ``progress(done, total)`` after each K-means fit of the K sweep.
 
     Returns
     -------
@@ -166,16 +192,21 @@ def cluster_data(
             "Sparse input is clustered with a given k and no outliers (choosing K and "
             "distance outliers need dense rows); pass k=N and n_sigma=None, or a dense array."
         )
+    X_original = X
+    scaler = None
+    if scale is not None or log:
+        if hasattr(X, "tocsr"):
+            raise ValueError("Scaling needs dense rows; pass scale=None for sparse input.")
+        scaler = FeatureScaler("none" if scale is None else scale, log=log).fit(X)
+        X = scaler.transform(X)
     selection = None
     if k == "auto":
         selection = select_k(
             X, ks if ks is not None else range(1, 11), n_init=n_init, metric=metric,
-            random_state=random_state,
+            random_state=random_state, progress=progress,
         )  # fmt: skip
         if selection.k is None:
-            raise ValueError(
-                "No clear K: " + " ".join(selection.reasons) + " Choose one with k=N (--k N)."
-            )
+            raise ValueError(" ".join(selection.reasons) + " Choose one with k=N (--k N).")
         k = selection.k
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise ValueError(f"k must be a positive integer or 'auto'; got {k!r}.")
@@ -220,6 +251,14 @@ def cluster_data(
         metrics["calinski_harabasz"] = float(calinski_harabasz_score(Xm, labels))
     else:
         metrics.update(silhouette=None, davies_bouldin=None, calinski_harabasz=None)
+    centers = np.asarray(km.cluster_centers_, dtype=np.float64)
+    sizes = np.bincount(labels, minlength=int(k))
+    profiles = []
+    if not hasattr(X, "tocsr"):
+        original_centers = centers if scaler is None else scaler.inverse_transform(centers)
+        profiles = cluster_profiles(X_original, X, labels, original_centers, names)
+    if scaler is not None:
+        model = Pipeline([("scale", scaler), ("cluster", model)])
     return ClusteringReport(
         k=int(k),
         selection=selection,
@@ -227,10 +266,54 @@ def cluster_data(
         labels=labels,
         distances=distances,
         is_outlier=is_outlier,
-        centers=np.asarray(km.cluster_centers_, dtype=np.float64),
-        sizes=np.bincount(labels, minlength=int(k)),
+        centers=centers,
+        sizes=sizes,
         metrics=metrics,
         explanations=explanations,
         feature_names=names,
-        X=X,
+        X=X_original,
+        profiles=profiles,
+        scaler=scaler,
     )
+
+
+def cluster_profiles(
+    X_original: np.ndarray,
+    X_clustered: np.ndarray,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    names: list[str],
+    *,
+    min_z: float = 0.5,
+    top: int = 3,
+) -> list[dict[str, Any]]:
+    """Who is in each cluster, in original units, and what sets it apart
+    (see :class:`ClusteringReport`, ``profiles``)."""
+    mu = X_clustered.mean(axis=0)
+    sd = X_clustered.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    n = len(labels)
+    out = []
+    for j in range(centers.shape[0]):
+        rows = labels == j
+        size = int(rows.sum())
+        profile: dict[str, Any] = {
+            "cluster": j,
+            "size": size,
+            "share": size / n,
+            "center": dict(zip(names, centers[j].tolist(), strict=True)),
+        }
+        if size:
+            z = (X_clustered[rows].mean(axis=0) - mu) / sd
+            order = np.argsort(-np.abs(z), kind="stable")
+            profile["mean"] = dict(zip(names, X_original[rows].mean(axis=0).tolist(), strict=True))
+            profile["median"] = dict(
+                zip(names, np.median(X_original[rows], axis=0).tolist(), strict=True)
+            )
+            profile["distinctive"] = [
+                [names[f], float(z[f])] for f in order[:top] if abs(z[f]) >= min_z
+            ]
+        else:
+            profile.update(mean=None, median=None, distinctive=[])
+        out.append(profile)
+    return out

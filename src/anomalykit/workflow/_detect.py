@@ -3,39 +3,24 @@ validation, evaluate and flag on test."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
+from sklearn.pipeline import Pipeline
 
 from .. import __version__
-from .._utils._validation import check_binary_labels
+from .._utils._validation import check_binary_labels, check_in
 from ..detectors import GaussianDetector
 from ..metrics import ThresholdEvaluation, evaluate_threshold
+from ..preprocessing import FeatureScaler
 from ..thresholds import ThresholdResult
+from ._bootstrap import BootstrapInterval, bootstrap_interval
+from ._split import anomaly_split
 
-__all__ = ["BootstrapInterval", "DetectionReport", "detect_anomalies"]
-
-
-@dataclass(frozen=True)
-class BootstrapInterval:
-    """Percentile bootstrap intervals: each replicate resamples validation and
-    test rows (stratified), chooses epsilon again on the validation sample and
-    scores the test sample with it, so both sources of chance are in the width."""
-
-    level: float
-    n_resamples: int
-    f1: tuple[float, float]
-    log_epsilon: tuple[float, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "n_resamples": self.n_resamples,
-            "f1": list(self.f1),
-            "log_epsilon": list(self.log_epsilon),
-        }
+__all__ = ["DetectionReport", "detect_anomalies"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -45,7 +30,11 @@ class DetectionReport:
     Attributes
     ----------
     detector : GaussianDetector
-        Fitted, with its threshold in ``offset_`` (log-epsilon).
+        Fitted, with its threshold in ``offset_`` (log-epsilon), on scaled
+        rows when the workflow scaled them.
+    model : GaussianDetector or sklearn.pipeline.Pipeline
+        What to apply to new rows in original units: the detector, or the
+        scaler followed by the detector. Save this one.
     threshold_source : {"validation", "epsilon", "contamination"}
     validation : ThresholdResult or None
         How epsilon was chosen (optimistic on these rows by construction).
@@ -71,6 +60,7 @@ class DetectionReport:
     """
 
     detector: GaussianDetector
+    model: Any
     threshold_source: str
     validation: ThresholdResult | None
     evaluation: ThresholdEvaluation | None
@@ -116,6 +106,9 @@ class DetectionReport:
         return {
             "anomalykit_version": __version__,
             "model": {
+                "scaler": None
+                if self.model is det
+                else {"method": self.model[0].method, "log": self.model[0].log},
                 "covariance": det.covariance,
                 "ddof": det.ddof,
                 "reg_covar": det.reg_covar,
@@ -140,31 +133,40 @@ class DetectionReport:
             "evaluation": None
             if self.evaluation is None
             else {"rows": self.flagged_on, **self.evaluation.to_dict()},
+            "bootstrap": None if self.bootstrap is None else self.bootstrap.to_dict(),
         }
 
 
 def detect_anomalies(
     X_train: ArrayLike,
     *,
+    y_train: ArrayLike | None = None,
     X_val: ArrayLike | None = None,
     y_val: ArrayLike | None = None,
     X_test: ArrayLike | None = None,
     y_test: ArrayLike | None = None,
-    y_train: ArrayLike | None = None,
     covariance: str = "diag",
     epsilon: float | None = None,
     contamination: float | str = "auto",
     ddof: int = 0,
     reg_covar: float = 1e-6,
     shrinkage: float | str | None = None,
+    scale: str | None = None,
+    log: bool = False,
     metric: str = "f1",
     beta: float = 1.0,
     method: str = "exact",
     n_steps: int = 1000,
+    split: bool | str = "auto",
+    train_size: float = 0.6,
+    n_bootstrap: int = 1000,
+    confidence: float = 0.95,
+    random_state: Any = 0,
     feature_names: list[str] | None = None,
     top_k: int = 3,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DetectionReport:
-    """Fit on normal rows, choose epsilon on validation, evaluate and flag on test.
+    """Split, fit on normal rows, choose epsilon on validation, evaluate and flag on test.
 
     The threshold comes from, in this order: an explicit ``epsilon``, an
     explicit ``contamination``, or labelled validation rows (F1/F-beta,
@@ -175,7 +177,10 @@ def detect_anomalies(
     Parameters
     ----------
     X_train : array-like of shape (n_train, n_features)
-        Normal rows. With ``y_train``, labelled anomalies are removed first.
+        Normal rows. With ``y_train``, labelled anomalies are removed first;
+        or all labelled data when the workflow splits it (``split``).
+    y_train : array-like of shape (n_train,), default=None
+        0/1 labels of ``X_train`` (1 = anomaly).
     X_val, y_val : array-like, default=None
         Labelled validation rows for choosing epsilon.
     X_test, y_test : array-like, default=None
@@ -183,12 +188,33 @@ def detect_anomalies(
         ``X_test``, the validation rows (or else the training rows) are flagged.
     covariance, epsilon, contamination, ddof, reg_covar, shrinkage
         Passed to :class:`GaussianDetector`.
+    scale : {"standard", "robust", "none"} or None, default=None
+        Scale the features (:class:`~anomalykit.preprocessing.FeatureScaler`,
+        fitted on the normal training rows) before the detector; the scaler
+        is kept inside ``report.model``. ``log=True`` applies ``log1p`` first.
+    log : bool, default=False
     metric, beta, method, n_steps
         Passed to :func:`select_threshold`.
+    split : bool or "auto", default="auto"
+        Split labelled ``X_train, y_train`` with :func:`anomaly_split`
+        (normal training rows, stratified validation and test, seeded by
+        ``random_state``). ``"auto"`` splits when labels are given and
+        neither validation nor test rows are.
+    train_size : float, default=0.6
+        Share of the rows for training when splitting.
+    n_bootstrap : int, default=1000
+        Bootstrap replicates for the confidence intervals of the test F1 and
+        epsilon (:class:`BootstrapInterval`); computed when epsilon is chosen
+        on validation and the test rows are labelled. 0 skips them.
+    confidence : float, default=0.95
+    random_state : None, int or numpy.random.Generator, default=0
+        Seeds the split and the bootstrap.
     feature_names : list of str, default=None
         Names for explanations; default ``x0, x1, ...``.
     top_k : int, default=3
         Features named in each row's explanation.
+    progress : callable, default=None
+        ``progress(done, total)`` after each bootstrap replicate.
 
     Returns
     -------
@@ -197,18 +223,31 @@ def detect_anomalies(
     Examples
     --------
     >>> from anomalykit.datasets import load_cardio
-    >>> from anomalykit.workflow import anomaly_split, detect_anomalies
+    >>> from anomalykit.workflow import detect_anomalies
     >>> data = load_cardio()
-    >>> s = anomaly_split(data.X, data.y, random_state=0)
-    >>> report = detect_anomalies(s.X_train, X_val=s.X_val, y_val=s.y_val,
-    ...                           X_test=s.X_test, y_test=s.y_test, covariance="full")
+    >>> report = detect_anomalies(data.X, y_train=data.y, covariance="full", n_bootstrap=200)
     >>> report.threshold_source, report.flagged_on
     ('validation', 'test')
     >>> report.evaluation.roc_auc > 0.8
     True
+    >>> low, high = report.bootstrap.f1
+    >>> bool(low <= report.evaluation.f1 <= high)
+    True
     """
+    check_in(split, (True, False, "auto"), name="split", owner="detect_anomalies")
     X_train = np.asarray(X_train)
-    n_dropped = 0
+    labelled = y_train is not None
+    if split is True and not labelled:
+        raise ValueError("split=True needs y_train: the split is stratified by label.")
+    if split is True or (split == "auto" and labelled and X_val is None and X_test is None):
+        if X_val is not None or X_test is not None:
+            raise ValueError(
+                "split=True makes its own validation and test rows; drop X_val/X_test."
+            )
+        parts = anomaly_split(X_train, y_train, train_size=train_size, random_state=random_state)
+        X_train, y_train = parts.X_train, None
+        X_val, y_val, X_test, y_test = parts.X_val, parts.y_val, parts.X_test, parts.y_test
+    n_dropped = 0  # the split puts every anomaly in validation or test
     if y_train is not None:
         y_tr = check_binary_labels(y_train, name="y_train")
         if y_tr.shape[0] != X_train.shape[0]:
@@ -227,6 +266,13 @@ def detect_anomalies(
     if y_test is not None and X_test is None:
         raise ValueError("y_test was given without X_test.")
 
+    scaler = None
+    if scale is not None or log:
+        scaler = FeatureScaler("none" if scale is None else scale, log=log).fit(X_train)
+
+    def prepared(X: ArrayLike) -> np.ndarray:
+        return np.asarray(X) if scaler is None else scaler.transform(X)
+
     detector = GaussianDetector(
         covariance,
         epsilon=epsilon,
@@ -240,7 +286,7 @@ def detect_anomalies(
             raise ValueError(f"{len(feature_names)} feature names for {X_train.shape[1]} features.")
         # Arrays carry no column names: lend them to warnings and explanations.
         detector._feature_names = [str(n) for n in feature_names]
-    detector.fit(X_train)
+    detector.fit(prepared(X_train))
     validation = None
     if epsilon is not None:
         source = "epsilon"
@@ -248,7 +294,7 @@ def detect_anomalies(
         source = "contamination"
     else:
         detector.tune_threshold(
-            X_val, y_val, metric=metric, beta=beta, method=method, n_steps=n_steps
+            prepared(X_val), y_val, metric=metric, beta=beta, method=method, n_steps=n_steps
         )
         validation = detector.threshold_result_
         source = "validation"
@@ -259,7 +305,8 @@ def detect_anomalies(
         rows, labels, flagged_on = X_val, y_val, "validation"
     else:
         rows, labels, flagged_on = X_train, None, "train"
-    scores = detector.score_samples(rows)
+    rows_prepared = prepared(rows)
+    scores = detector.score_samples(rows_prepared)
     labels = None if labels is None else check_binary_labels(labels, name=f"y_{flagged_on}")
     if labels is not None and labels.shape[0] != scores.shape[0]:
         raise ValueError(
@@ -269,9 +316,27 @@ def detect_anomalies(
     evaluation = None
     if labels is not None and not chosen_here:  # never report on the rows epsilon was tuned on
         evaluation = evaluate_threshold(labels, scores, detector.offset_)
-    explanation = detector.explain(rows)
+    interval = None
+    if n_bootstrap and source == "validation" and flagged_on == "test" and labels is not None:
+        interval = bootstrap_interval(
+            check_binary_labels(y_val, name="y_val"),
+            detector.score_samples(prepared(X_val)),
+            labels,
+            scores,
+            n_resamples=n_bootstrap,
+            level=confidence,
+            metric=metric,
+            beta=beta,
+            method=method,
+            n_steps=n_steps,
+            random_state=random_state,
+            progress=progress,
+        )
+    explanation = detector.explain(rows_prepared)
+    model = detector if scaler is None else Pipeline([("scale", scaler), ("detect", detector)])
     return DetectionReport(
         detector=detector,
+        model=model,
         threshold_source=source,
         validation=validation,
         evaluation=evaluation,
@@ -284,4 +349,5 @@ def detect_anomalies(
         n_train_dropped=n_dropped,
         feature_names=explanation.feature_names,
         rows=np.asarray(rows),
+        bootstrap=interval,
     )
