@@ -24,3 +24,21 @@ def test_unknown_builtin():
     assert load_builtin("cardio").name == "cardio"
     with pytest.raises(ValueError, match="No built-in data set named 'iris'"):
         load_builtin("iris")
+
+
+def test_wholesale_is_the_uci_table():
+    from anomalykit.datasets import load_builtin, load_wholesale
+
+    data = load_wholesale()
+    assert data.X.shape == (440, 6) and int(data.y.sum()) == 142
+    assert data.feature_names == [
+        "Fresh",
+        "Milk",
+        "Grocery",
+        "Frozen",
+        "Detergents_Paper",
+        "Delicassen",
+    ]
+    # Column means published with the data (SOURCES.md).
+    np.testing.assert_allclose(data.X.mean(axis=0)[:3], [12000.3, 5796.3, 7951.3], atol=0.05)
+    assert load_builtin("wholesale").X.shape == (440, 6)
