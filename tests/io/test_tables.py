@@ -1,4 +1,9 @@
+import io
+import sys
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import scipy.io
 
@@ -43,19 +48,29 @@ def test_columns_by_name_skip_text_columns(tmp_path):
 @pytest.mark.parametrize(
     ("text", "kwargs", "match"),
     [
-        ("id,a\nq,1\nr,2\n", {}, r"column 'id' is not numeric \(data row 1 holds 'q'\)"),
-        ("a,b\n1,2\n3,\n", {}, r"column 'b' has an empty cell in data row 2"),
-        ("a,b\n1,2\n3,nan\n", {}, r"column 'b' holds nan in data row 2"),
-        ("a,b\n1,2\n3,inf\n", {}, r"column 'b' holds inf in data row 2"),
-        ("a,b\n", {}, "has a header but no data rows"),
+        ("id,a\nq,1\nr,2\n", {}, r"column 'id' is not numeric: line 2 \(data row 1\) holds 'q'\."),
+        ("a,b\n1,2\n3,\n", {}, r"column 'b' has an empty cell on line 3 \(data row 2\)\. Impute"),
+        (
+            "a,b\n1,2\n3,NA\n",
+            {},
+            r"column 'b' has a missing value \('NA'\) on line 3 \(data row 2\)",
+        ),
+        (
+            "a,b\n1,2\n3,nan\n",
+            {},
+            r"column 'b' holds NaN \(a missing value\) on line 3 \(data row 2\)",
+        ),
+        ("a,b\n1,2\n3,inf\n", {}, r"column 'b' holds inf on line 3 \(data row 2\)"),
+        ("a,b\n", {}, r"has a header but no data rows \(columns a, b\)"),
         ("\n\n# only comments\n", {}, "has no rows"),
         ("a,b\n1,2\n3,4,5\n", {}, "3 fields where the header has 2"),
         ("a,b\n1,2\n", {"columns": ["c"]}, r"no column\(s\) \['c'\]; columns are \['a', 'b'\]"),
         ("a,b\n1,2\n", {"label_column": "y"}, "no label column 'y'"),
         (
-            "a,y\n1,0\n2,2\n",
+            "a,y\n1,0\n2,2\n3,1\n4,-1\n",
             {"label_column": "y"},
-            r"label column .y. must hold only 0 \(normal\) and 1 \(anomaly\); found \[2.0\]",
+            r"label column 'y' must hold only 0 \(normal\) and 1 \(anomaly\); it holds the "
+            r"values \{-1, 0, 1, 2\} \(2 row\(s\) are neither 0 nor 1\)\. Map the labels",
         ),
         ("a,a\n1,2\n", {}, "duplicated column name"),
     ],
@@ -107,7 +122,9 @@ def test_array_file_errors(tmp_path):
     with pytest.raises(TableError, match="no label array 'lab'"):
         load_table(tmp_path / "d.npz", key="A", label_column="lab")
     np.savez(tmp_path / "n.npz", X=np.array([[1.0, np.nan]]))
-    with pytest.raises(TableError, match="column 'x1' holds nan"):
+    with pytest.raises(
+        TableError, match=r"column 'x1' holds NaN \(a missing value\) on data row 1"
+    ):
         load_table(tmp_path / "n.npz")
     for suffix in ("npz", "mat", "npy"):
         corrupt = tmp_path / f"c.{suffix}"
@@ -121,3 +138,158 @@ def test_split_key():
     assert split_key("dir/d.npz:X") == ("dir/d.npz", "X")
     assert split_key("plain.csv") == ("plain.csv", None)
     assert split_key("C:/x.csv") == ("C:/x.csv", None)
+
+
+# ------------------------------------------------------------ messages name the fix
+def test_every_message_names_the_file_first(tmp_path):
+    path = write(tmp_path, "bad.csv", "a,b\n1,x\n")
+    with pytest.raises(TableError) as info:
+        load_table(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_mixed_types_name_column_line_and_value(tmp_path):
+    # line numbers count the blank and comment lines, as an editor shows them
+    text = "# exported 2024\na,b\n1,2\n\n3,4\n5,oops\n"
+    with pytest.raises(TableError) as info:
+        load_table(write(tmp_path, "m.csv", text))
+    message = str(info.value)
+    assert "column 'b' mixes numbers and text: line 6 (data row 3) holds 'oops'" in message
+    assert "leave the column out with --columns" in message
+
+
+def test_headerless_row_width_error_names_the_line(tmp_path):
+    with pytest.raises(TableError, match=r"line 3 \(data row 3\): 1 fields where the first row"):
+        load_table(write(tmp_path, "w.csv", "1,2\n3,4\n5\n"))
+
+
+def test_text_labels_show_the_distinct_values(tmp_path):
+    text = "a,class\n1,normal\n2,anomaly\n3,normal\n"
+    with pytest.raises(TableError) as info:
+        load_table(write(tmp_path, "l.csv", text), label_column="class")
+    assert "it holds the values {'anomaly', 'normal'} (3 row(s) are neither 0 nor 1)" in str(
+        info.value
+    )
+
+
+def test_labels_may_be_written_as_floats(tmp_path):
+    t = load_table(write(tmp_path, "l.csv", "a,y\n1,0.0\n2,1.0\n"), label_column="y")
+    assert t.y.tolist() == [0, 1] and t.y.dtype == np.int8
+
+
+# ------------------------------------------------------------------ standard input
+def set_stdin(monkeypatch, data: bytes, tty=False):
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8")
+    if tty:
+        stream.isatty = lambda: True
+    monkeypatch.setattr(sys, "stdin", stream)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a,b,label\n1,2,0\n3.5,-4e-3,1\n", b"\xef\xbb\xbfa\tb\tlabel\n1\t2\t0\n3.5\t-4e-3\t1\n"],
+)
+def test_dash_reads_csv_or_tsv_from_stdin(monkeypatch, data):
+    set_stdin(monkeypatch, data)
+    t = load_table("-", label_column="label")
+    np.testing.assert_array_equal(t.X, [[1, 2], [3.5, -4e-3]])
+    assert t.y.tolist() == [0, 1] and t.feature_names == ["a", "b"] and t.source == "<stdin>"
+
+
+def test_stdin_without_header(monkeypatch):
+    set_stdin(monkeypatch, b"1 2\n3 4\n")
+    t = load_table("-")
+    assert t.feature_names == ["x0", "x1"] and t.X.tolist() == [[1, 2], [3, 4]]
+
+
+def test_stdin_errors_name_stdin(monkeypatch):
+    set_stdin(monkeypatch, b"a,b\n1,\n")
+    with pytest.raises(TableError, match=r"^<stdin>: column 'b' has an empty cell on line 2"):
+        load_table("-")
+
+
+def test_empty_stdin(monkeypatch):
+    set_stdin(monkeypatch, b"")
+    with pytest.raises(TableError, match=r"<stdin> is empty: nothing was piped in"):
+        load_table("-")
+
+
+def test_stdin_from_a_terminal_does_not_wait(monkeypatch):
+    set_stdin(monkeypatch, b"a\n1\n", tty=True)
+    with pytest.raises(TableError, match="nothing is piped in"):
+        load_table("-")
+
+
+# ------------------------------------------------------------------------ Parquet
+def write_parquet(tmp_path, columns, name="d.parquet"):
+    path = tmp_path / name
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "pq"])
+def test_parquet_numeric_columns_and_labels(tmp_path, suffix):
+    path = write_parquet(
+        tmp_path,
+        {
+            "id": ["r1", "r2", "r3"],
+            "a": pa.array([1, 2, 3], pa.int32()),
+            "b": [0.5, -1.0, 2.5],
+            "flag": pa.array([False, True, False]),
+        },
+        f"d.{suffix}",
+    )
+    t = load_table(path, columns=["b", "a"], label_column="flag")
+    np.testing.assert_array_equal(t.X, [[0.5, 1], [-1, 2], [2.5, 3]])
+    assert t.X.dtype == np.float64 and t.y.tolist() == [0, 1, 0]
+    assert t.feature_names == ["b", "a"] and t.source == str(path)
+
+
+def test_parquet_text_column_is_named(tmp_path):
+    path = write_parquet(tmp_path, {"a": [1.0, 2.0], "city": ["Oslo", "Lima"]})
+    with pytest.raises(TableError) as info:
+        load_table(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: column 'city' is not numeric (Parquet type string)")
+    assert "--columns" in message
+
+
+def test_parquet_null_names_column_and_row(tmp_path):
+    path = write_parquet(tmp_path, {"a": [1.0, 2.0, 3.0], "b": pa.array([1, None, None])})
+    with pytest.raises(
+        TableError, match=r"column 'b' has a missing value \(null\) in row 2 \(2 in"
+    ):
+        load_table(path)
+
+
+def test_parquet_nan_names_column_and_row(tmp_path):
+    path = write_parquet(tmp_path, {"a": [1.0, float("inf")]})
+    with pytest.raises(TableError, match=r"column 'a' holds inf on data row 2"):
+        load_table(path)
+
+
+def test_parquet_labels_not_0_1(tmp_path):
+    path = write_parquet(tmp_path, {"a": [1.0, 2.0, 3.0], "y": [0, 1, 3]})
+    with pytest.raises(TableError, match=r"it holds the values \{0, 1, 3\}"):
+        load_table(path, label_column="y")
+
+
+def test_parquet_without_rows(tmp_path):
+    path = write_parquet(tmp_path, {"a": pa.array([], pa.float64())})
+    with pytest.raises(TableError, match="has columns but no rows"):
+        load_table(path)
+
+
+def test_corrupt_parquet(tmp_path):
+    good = write_parquet(tmp_path, {"a": [1.0, 2.0]})
+    for data in (b"not parquet at all", good.read_bytes()[:-20]):
+        bad = tmp_path / "bad.parquet"
+        bad.write_bytes(data)
+        with pytest.raises(TableError, match=r"could not be read as a Parquet file .* corrupt"):
+            load_table(bad)
+
+
+def test_key_only_for_npz_and_mat(tmp_path):
+    path = write(tmp_path, "a.csv", "a\n1\n")
+    with pytest.raises(TableError, match=r"selects an array in \.npz/\.mat files only"):
+        load_table(path, key="X")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -38,3 +39,29 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the summary as JSON (for machines) instead of text.")
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress bar (one is shown only on a terminal, for long work)."
+    ),
+]
+
+
+class Scale(str, Enum):
+    standard = "standard"
+    robust = "robust"
+    none = "none"
+
+
+ScaleOpt = Annotated[
+    Scale | None,
+    typer.Option(
+        "--scale",
+        help="Scale each feature first, kept inside the model: standard (mean/std), robust "
+        "(median/IQR) or none. Default: no scaling.",
+    ),
+]
+LogOpt = Annotated[
+    bool,
+    typer.Option("--log", help="Apply log1p to every feature first (skewed, non-negative data)."),
+]

@@ -11,10 +11,12 @@ from typing import Annotated
 import typer
 
 from ..cluster import select_k
+from ..io import atomic_open, write_text_atomic
 from ..workflow import ClusteringReport, cluster_data
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, OutOpt, split_columns
+from ._options import ColumnsOpt, DebugOpt, JsonOpt, OutOpt, QuietOpt, split_columns
+from ._progress import progress_bar
 
 CLUSTER_EXAMPLE = """
 \b
@@ -22,10 +24,14 @@ Examples:
   anomalykit cluster customers.csv --k auto --outliers 3
   anomalykit cluster customers.csv --k 5 --columns fresh,milk,grocery --plot
   anomalykit cluster ex7data2.mat --k 3 --json
+  cat customers.csv | anomalykit cluster - --k 4
+
+FILE is CSV/TSV (delimiter and header detected; '-' reads it from standard
+input), Parquet, .npz, .npy or .mat (FILE:ARRAY picks an array).
 
 Writes OUT/clusters.csv (row, cluster, distance, is_outlier, top_features) and
 OUT/summary.json (centres, sizes, metrics, outliers, the K criteria); with
---plot also the figures as PNG. Exit codes: 0 ran; 1 outliers found with
+--plot also the figures as PNG; each file whole or not at all. Exit codes: 0 ran; 1 outliers found with
 --fail-on-outliers; 2 bad usage or input.
 """
 
@@ -34,6 +40,7 @@ CHOOSE_K_EXAMPLE = """
 Examples:
   anomalykit choose-k customers.csv --k-max 12
   anomalykit choose-k data.npz --k-min 2 --k-max 8 --json --plot
+  anomalykit choose-k customers.parquet --columns fresh,milk --quiet
 
 Prints WCSS, silhouette, Davies-Bouldin, Calinski-Harabasz and the gap
 statistic per K, each criterion's pick and the verdict (a K, or "no clear K").
@@ -52,7 +59,12 @@ class Metric(str, Enum):
     cosine = "cosine"
 
 
-FileArg = Annotated[str, typer.Argument(help="CSV/TSV, .npz, .npy or .mat (FILE:ARRAY).")]
+FileArg = Annotated[
+    str,
+    typer.Argument(
+        help="CSV/TSV ('-' for standard input), Parquet, .npz, .npy or .mat (FILE:ARRAY)."
+    ),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, help="Seed of every random choice.")]
 KMinOpt = Annotated[int, typer.Option("--k-min", help="Smallest K tried.")]
 KMaxOpt = Annotated[int, typer.Option("--k-max", help="Largest K tried.")]
@@ -95,21 +107,24 @@ def cluster(
     fail_on_outliers: Annotated[
         bool, typer.Option("--fail-on-outliers", help="Exit 1 when any row is flagged.")
     ] = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Cluster rows with K-means (K given or chosen), flag rows far from their own centre."""
     with cli_errors(debug):
         table = read_table(file, split_columns(columns_arg))
-        report = cluster_data(
-            table.X,
-            k=_parse_k(k),
-            ks=_k_range(k_min, k_max),
-            n_sigma=outliers,
-            rule=rule.value,
-            metric=metric.value,
-            random_state=seed,
-            feature_names=table.feature_names,
-        )
+        with progress_bar("choosing K", quiet=quiet) as progress:
+            report = cluster_data(
+                table.X,
+                k=_parse_k(k),
+                ks=_k_range(k_min, k_max),
+                n_sigma=outliers,
+                rule=rule.value,
+                metric=metric.value,
+                random_state=seed,
+                feature_names=table.feature_names,
+                progress=progress,
+            )
         summary = report.to_dict()
         summary["data"] = table.source
         summary["outputs"] = _write_cluster_outputs(report, table.X, summary, out, plot)
@@ -131,21 +146,27 @@ def choose_k(
     out: OutOpt = Path("anomalykit-output"),
     json_out: JsonOpt = False,
     plot: PlotOpt = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Compare K by the elbow of WCSS, silhouette, gap statistic and more; give a verdict."""
     with cli_errors(debug):
         table = read_table(file, split_columns(columns_arg))
-        selection = select_k(
-            table.X, _k_range(k_min, k_max), metric=metric.value, random_state=seed
-        )
+        with progress_bar("choosing K", quiet=quiet) as progress:
+            selection = select_k(
+                table.X,
+                _k_range(k_min, k_max),
+                metric=metric.value,
+                random_state=seed,
+                progress=progress,
+            )
         summary = selection.to_dict()
         if plot:
             from ..plotting import ElbowDisplay
 
             out.mkdir(parents=True, exist_ok=True)
             path = out / "choose_k.png"
-            ElbowDisplay.from_selection(selection).figure_.savefig(path, dpi=110)
+            _save_png(ElbowDisplay.from_selection(selection).figure_, path)
             summary["outputs"] = {"elbow_png": str(path)}
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
@@ -175,7 +196,7 @@ def _write_cluster_outputs(
 ) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"clusters_csv": str(out / "clusters.csv"), "summary_json": str(out / "summary.json")}
-    with open(paths["clusters_csv"], "w", newline="", encoding="utf-8") as fh:
+    with atomic_open(paths["clusters_csv"], newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["row", "cluster", "distance", "is_outlier", "top_features"])
         flags = report.is_outlier
@@ -201,12 +222,17 @@ def _write_cluster_outputs(
         for name, display in figures.items():
             if display is not None:
                 path = out / name.replace("_png", ".png")
-                display.figure_.savefig(path, dpi=110)
+                _save_png(display.figure_, path)
                 paths[name] = str(path)
-    with open(paths["summary_json"], "w", encoding="utf-8") as fh:
-        json.dump({**summary, "outputs": paths}, fh, indent=2)
-        fh.write("\n")
+    write_text_atomic(
+        paths["summary_json"], json.dumps({**summary, "outputs": paths}, indent=2) + "\n"
+    )
     return paths
+
+
+def _save_png(figure, path: Path) -> None:
+    with atomic_open(path, "wb", encoding=None) as fh:
+        figure.savefig(fh, format="png", dpi=110)
 
 
 def _render_cluster(report: ClusteringReport, summary: dict) -> str:

@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 
 from ..datasets import BUILTIN, load_builtin
-from ..io import Table
+from ..io import Table, atomic_open, write_text_atomic
 from ..workflow import DetectionReport, anomaly_split, detect_anomalies
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, split_columns
+from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, QuietOpt, split_columns
+from ._progress import progress_bar
 
 EXAMPLE = """
 \b
@@ -23,13 +24,15 @@ Examples:
   anomalykit detect --builtin cardio
   anomalykit detect --train normal.csv --val val.csv --test new.csv --label-column is_fault
   anomalykit detect --train ex8data1.mat:X --val ex8data1.mat:Xval --json
+  cat normal.csv | anomalykit detect --train - --test new.parquet
 
-Files: CSV/TSV (delimiter and header detected), .npz, .npy and MATLAB .mat
-(FILE:NAME picks an array; X pairs with y, Xval with yval). The training file
+Files: CSV/TSV (delimiter and header detected; '-' reads one of them from
+standard input), Parquet, .npz, .npy and MATLAB .mat (FILE:NAME picks an
+array; X pairs with y, Xval with yval). The training file
 holds normal rows; if it has the label column, its anomalies are dropped.
 
 Writes OUT/scores.csv (row, log_density, is_anomaly, label, top_features) and
-OUT/summary.json. Exit codes: 0 ran; 1 anomalies found with
+OUT/summary.json, each whole or not at all. Exit codes: 0 ran; 1 anomalies found with
 --fail-on-anomalies; 2 bad usage or input.
 """
 
@@ -98,6 +101,7 @@ def detect(
         bool,
         typer.Option("--fail-on-anomalies", help="Exit 1 when any row is flagged (for scripts)."),
     ] = False,
+    quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Fit a Gaussian on normal rows, choose epsilon by F1 on validation, flag and explain test rows."""
@@ -136,24 +140,26 @@ def detect(
             X_val, y_val = (va.X, va.y) if va else (None, None)
             X_test, y_test = (te.X, te.y) if te else (None, None)
             sources = {"train": tr.source, "val": va and va.source, "test": te and te.source}
-        report = detect_anomalies(
-            X_train,
-            y_train=y_train,
-            X_val=X_val,
-            y_val=y_val,
-            X_test=X_test,
-            y_test=y_test,
-            covariance=covariance.value,
-            epsilon=epsilon,
-            contamination="auto" if contamination is None else contamination,
-            reg_covar=reg_covar,
-            shrinkage=_parse_shrinkage(shrinkage),
-            metric=metric.value,
-            beta=beta,
-            method=method.value,
-            n_steps=n_steps,
-            feature_names=feature_names,
-        )
+        with progress_bar("bootstrap intervals", quiet=quiet) as progress:
+            report = detect_anomalies(
+                X_train,
+                y_train=y_train,
+                X_val=X_val,
+                y_val=y_val,
+                X_test=X_test,
+                y_test=y_test,
+                covariance=covariance.value,
+                epsilon=epsilon,
+                contamination="auto" if contamination is None else contamination,
+                reg_covar=reg_covar,
+                shrinkage=_parse_shrinkage(shrinkage),
+                metric=metric.value,
+                beta=beta,
+                method=method.value,
+                n_steps=n_steps,
+                feature_names=feature_names,
+                progress=progress,
+            )
         summary = report.to_dict()
         summary["data"] = sources
         summary["outputs"] = _write_outputs(report, summary, out)
@@ -198,7 +204,7 @@ def _parse_shrinkage(value: str | None) -> float | str | None:
 def _write_outputs(report: DetectionReport, summary: dict, out: Path) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     scores_path, summary_path = out / "scores.csv", out / "summary.json"
-    with scores_path.open("w", newline="", encoding="utf-8") as fh:
+    with atomic_open(scores_path, newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["row", "log_density", "is_anomaly", "label", "top_features"])
         labels = report.labels
@@ -206,9 +212,7 @@ def _write_outputs(report: DetectionReport, summary: dict, out: Path) -> dict[st
             label = "" if labels is None else int(labels[i])
             writer.writerow([i, repr(float(s)), int(flag), label, report.explanations[i]])
     paths = {"scores_csv": str(scores_path), "summary_json": str(summary_path)}
-    summary_path.write_text(
-        json.dumps({**summary, "outputs": paths}, indent=2) + "\n", encoding="utf-8"
-    )
+    write_text_atomic(summary_path, json.dumps({**summary, "outputs": paths}, indent=2) + "\n")
     return paths
 
 
