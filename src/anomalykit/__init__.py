@@ -11,6 +11,7 @@ from .detectors import (
     Explanation,
     GaussianDetector,
 )
+from .io import load, save
 from .thresholds import ThresholdCurve, ThresholdResult, contamination_threshold, select_threshold
 
 __version__ = "0.1.0"
@@ -30,6 +31,8 @@ __all__ = [
     "contamination_threshold",
     "find_elbow",
     "kmeans_plusplus",
+    "load",
+    "save",
     "select_k",
     "select_threshold",
 ]

@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
 from .._utils._validation import check_in, check_real, check_sample_weight
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
@@ -199,6 +200,10 @@ class KMeans(_BaseKMeans):
         squares); for cosine, ``sum_i w_i (1 - cos(x_i, c_{label_i}))``.
     n_iter_ : int
         Lloyd iterations of the best run.
+    data_fingerprint_ : dict
+        Identifies the validated training rows (unit length for
+        ``metric="cosine"``): shape, dtype and a sha256 of up to 4096 evenly
+        spaced rows. It identifies the data set, it does not prove every byte.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
 
@@ -260,6 +265,7 @@ class KMeans(_BaseKMeans):
         if self.n_init != "auto":
             check_real(self.n_init, name="n_init", owner="KMeans", low=1, integer=True)
         X = self._check_data(X, reset=True)
+        self.data_fingerprint_ = fingerprint(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         w = np.ones(X.shape[0], dtype=np.float64) if w is None else w
         rng = as_generator(self.random_state)

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
 from .._utils._validation import check_real, check_sample_weight
 from ._kmeans import _BaseKMeans, _objective
@@ -81,6 +82,11 @@ class MiniBatchKMeans(_BaseKMeans):
         Mini-batch steps taken.
     n_iter_ : int
         After ``fit``: passes over the data started (the last may be partial).
+    data_fingerprint_ : dict
+        Identifies the validated training rows (unit length for
+        ``metric="cosine"``; chained over ``partial_fit`` batches): shape,
+        dtype and a sha256 of up to 4096 evenly spaced rows. It identifies the
+        data set, it does not prove every byte.
     n_features_in_ : int
 
     Notes
@@ -156,6 +162,7 @@ class MiniBatchKMeans(_BaseKMeans):
         """
         self._validate_params()
         X = self._check_data(X, reset=True)
+        self.data_fingerprint_ = fingerprint(X)
         n = X.shape[0]
         w = check_sample_weight(sample_weight, n)
         w = np.ones(n) if w is None else w
@@ -209,6 +216,7 @@ class MiniBatchKMeans(_BaseKMeans):
         if first:
             self._validate_params()
         X = self._check_data(X, reset=first)
+        self.data_fingerprint_ = fingerprint(X, None if first else self.data_fingerprint_)
         w = check_sample_weight(sample_weight, X.shape[0])
         w = np.ones(X.shape[0]) if w is None else w
         if first:

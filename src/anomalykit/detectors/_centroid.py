@@ -18,6 +18,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils._fingerprint import fingerprint
 from .._utils._validation import check_in, check_real, feature_names
 from ..cluster import KMeans
 from ._explanation import Explanation
@@ -128,6 +129,10 @@ class CentroidOutlierDetector(OutlierMixin, BaseEstimator):
         differ from ``clusterer_.labels_``).
     distances_ : ndarray of shape (n_samples,)
         Euclidean distance of each training row to the centre ``labels_``.
+    data_fingerprint_ : dict
+        Identifies the validated training rows: shape, dtype and a sha256 of
+        up to 4096 evenly spaced rows. It identifies the data set, it does not
+        prove every byte.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a table with string column names.
@@ -252,6 +257,7 @@ class CentroidOutlierDetector(OutlierMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self.data_fingerprint_ = fingerprint(X)
         n, d = X.shape
         clusterer = self._make_clusterer().fit(X)
         centers = getattr(clusterer, "cluster_centers_", None)

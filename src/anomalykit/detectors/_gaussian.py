@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils._fingerprint import fingerprint
 from .._utils._stats import Moments, moments_of
 from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
@@ -97,6 +98,10 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         Only after :meth:`tune_threshold`.
     n_samples_seen_ : int
         Rows used to fit, over all ``partial_fit`` calls.
+    data_fingerprint_ : dict
+        Identifies the validated training rows (chained over ``partial_fit``
+        chunks): shape, dtype and a sha256 of up to 4096 evenly spaced rows.
+        It identifies the data set, it does not prove every byte.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a table with string column names.
@@ -197,6 +202,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        self.data_fingerprint_ = fingerprint(X)
         w = check_sample_weight(sample_weight, X.shape[0])
         full = self.covariance == "full"
         moments = moments_of(X, w, full=full)
@@ -235,6 +241,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             reset=first,
             ensure_min_samples=2 if first else 1,
         )
+        self.data_fingerprint_ = fingerprint(X, None if first else self.data_fingerprint_)
         w = check_sample_weight(sample_weight, X.shape[0])
         moments = moments_of(X, w, full=self.covariance == "full")
         if not first:

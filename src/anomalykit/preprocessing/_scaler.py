@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._utils._fingerprint import fingerprint
 from .._utils._validation import check_in, feature_names
 
 __all__ = ["FeatureScaler"]
@@ -40,6 +41,10 @@ class FeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     center_ : ndarray of shape (n_features,)
     scale_ : ndarray of shape (n_features,)
+    data_fingerprint_ : dict
+        Identifies the validated training rows (after ``log1p`` when
+        ``log=True``): shape, dtype and a sha256 of up to 4096 evenly spaced
+        rows. It identifies the data set, it does not prove every byte.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when fitted on a DataFrame with string column names.
@@ -66,6 +71,7 @@ class FeatureScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """Learn each feature's centre and scale from ``X``."""
         check_in(self.method, _METHODS, name="method", owner="FeatureScaler")
         X = self._forward(validate_data(self, X, dtype=[np.float64, np.float32], reset=True))
+        self.data_fingerprint_ = fingerprint(X)
         if self.method == "standard":
             center, scale = X.mean(axis=0), X.std(axis=0)
         elif self.method == "robust":
