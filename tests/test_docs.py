@@ -22,13 +22,14 @@ def test_readme_opens_with_exactly_two_commands_and_ci_runs_the_second():
     first_block = README.split("```")[1]
     commands = [line for line in first_block.splitlines()[1:] if line.strip()]
     assert len(commands) == 2
-    assert commands[0].startswith("python3.11 -m venv .venv") and "anomalykit detect" in commands[0]
+    assert commands[0].startswith("python3.11 -m venv .venv") and "anomalykit demo" in commands[0]
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci.splitlines()
 
 
 @pytest.mark.parametrize("index", range(len(fenced_blocks("python"))))
-def test_readme_python_examples_run_and_print_what_they_say(capsys, index):
+def test_readme_python_examples_run_and_print_what_they_say(capsys, index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the examples write files: keep them out of the repository
     code = fenced_blocks("python")[index]
     exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out

@@ -27,7 +27,7 @@ def test_unknown_builtin():
 
 
 def test_wholesale_is_the_uci_table():
-    from anomalykit.datasets import load_builtin, load_wholesale
+    from anomalykit.datasets import load_wholesale
 
     data = load_wholesale()
     assert data.X.shape == (440, 6) and int(data.y.sum()) == 142

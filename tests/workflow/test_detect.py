@@ -125,3 +125,21 @@ def test_bootstrap_interval_brackets_the_point_estimates(labelled):
     again = detect_anomalies(X, y_train=y, n_bootstrap=300)
     assert again.bootstrap == ci  # seeded: the same intervals
     assert r.to_dict()["bootstrap"]["f1"] == list(ci.f1)
+
+
+def test_source_rows_point_back_into_the_data(labelled):
+    X, y = labelled
+    r = detect_anomalies(X, y_train=y, n_bootstrap=0)
+    np.testing.assert_array_equal(X[r.source_rows], r.rows)
+    top = r.top_anomalies(3)
+    for t in top:
+        np.testing.assert_array_equal(X[t["source_row"]], r.rows[t["row"]])
+    assert y[[t["source_row"] for t in top]].tolist() == [t["label"] for t in top]
+
+
+def test_log_scaling_errors_name_the_column(labelled):
+    X, y = labelled
+    X = np.abs(X)
+    X[5, 1] = -1.0
+    with pytest.raises(ValueError, match="column 'b' has -1"):
+        detect_anomalies(X, y_train=y, log=True, feature_names=["a", "b", "c"], n_bootstrap=0)

@@ -1,7 +1,17 @@
 """The ``anomalykit`` command line: one module per command, no maths here.
 
-Exit codes: 0 ran; 1 ran and found anomalies (only with ``--fail-on-anomalies``);
-2 bad usage or bad input (one line on stderr; a traceback only with ``--debug``).
+Commands: ``demo`` (the whole workflow on built-in data), ``report`` (both
+workflows on one table, as an HTML report), ``detect`` (the whole Gaussian
+workflow), ``fit`` and ``score`` (save a model, apply it to new rows),
+``cluster`` and ``choose-k`` (K-means).
+
+Exit codes, the same for every command:
+
+- 0: ran clean (also when it flagged rows, unless asked to fail on them);
+- 1: ran and flagged rows, only with ``--fail-on-anomalies`` (``--fail-on-outliers``
+  for ``cluster``);
+- 2: bad usage or bad input: one ``error: ...`` line on stderr naming the problem
+  and the fix; a traceback only with ``--debug``.
 """
 
 from __future__ import annotations
@@ -10,12 +20,19 @@ import typer
 
 from .. import __version__
 from .cluster import choose_k, cluster
+from .demo import demo
 from .detect import detect
+from .fit import fit
+from .report import report
+from .score import score
 
 app = typer.Typer(
     name="anomalykit",
     help="Gaussian-density anomaly detection and K-means clustering from the shell. "
-    "Run a command with --help for an example.",
+    "Run a command with --help for an example.\n\n"
+    "Exit codes: 0 ran clean; 1 rows flagged, only with --fail-on-anomalies "
+    "(--fail-on-outliers for cluster); 2 bad usage or input (one 'error:' line; "
+    "a traceback only with --debug).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,7 +55,11 @@ def _root(
     """anomalykit: Gaussian-density anomaly detection and K-means clustering."""
 
 
+app.command(name="demo")(demo)
+app.command(name="report")(report)
 app.command(name="detect", no_args_is_help=False)(detect)
+app.command(name="fit")(fit)
+app.command(name="score")(score)
 app.command(name="cluster")(cluster)
 app.command(name="choose-k")(choose_k)
 

@@ -197,7 +197,10 @@ def cluster_data(
     if scale is not None or log:
         if hasattr(X, "tocsr"):
             raise ValueError("Scaling needs dense rows; pass scale=None for sparse input.")
-        scaler = FeatureScaler("none" if scale is None else scale, log=log).fit(X)
+        scaler = FeatureScaler("none" if scale is None else scale, log=log)
+        if feature_names is not None:
+            scaler._feature_names = [str(n) for n in feature_names]  # named errors
+        scaler.fit(X)
         X = scaler.transform(X)
     selection = None
     if k == "auto":

@@ -54,6 +54,9 @@ class DetectionReport:
     feature_names : list of str
     rows : ndarray of shape (n_rows, n_features)
         The flagged-on rows themselves, in original units (for plots and tables).
+    source_rows : ndarray of int
+        Position of each flagged-on row in the data the workflow was given
+        (after a split, the test rows' positions in ``X_train``).
     bootstrap : BootstrapInterval or None
         Confidence intervals of the test F1 and of epsilon (``n_bootstrap > 0``
         with labelled validation and test rows).
@@ -74,6 +77,7 @@ class DetectionReport:
     feature_names: list[str] = field(default_factory=list)
     rows: np.ndarray | None = None
     bootstrap: BootstrapInterval | None = None
+    source_rows: np.ndarray | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -88,12 +92,15 @@ class DetectionReport:
         )
 
     def top_anomalies(self, k: int = 10) -> list[dict[str, Any]]:
-        """The ``k`` lowest-scoring flagged rows (row index, score, explanation)."""
+        """The ``k`` lowest-scoring flagged rows: ``row`` (position among the
+        flagged-on rows), ``source_row`` (position in the data given to the
+        workflow), score, label and explanation."""
         flagged = np.flatnonzero(self.is_anomaly)
         flagged = flagged[np.argsort(self.scores[flagged], kind="stable")][:k]
         return [
             {
                 "row": int(i),
+                "source_row": int(i if self.source_rows is None else self.source_rows[i]),
                 "log_density": float(self.scores[i]),
                 "label": None if self.labels is None else int(self.labels[i]),
                 "top_features": self.explanations[i],
@@ -247,6 +254,9 @@ def detect_anomalies(
         parts = anomaly_split(X_train, y_train, train_size=train_size, random_state=random_state)
         X_train, y_train = parts.X_train, None
         X_val, y_val, X_test, y_test = parts.X_val, parts.y_val, parts.X_test, parts.y_test
+        source_rows = parts.test_index
+    else:
+        source_rows = None
     n_dropped = 0  # the split puts every anomaly in validation or test
     if y_train is not None:
         y_tr = check_binary_labels(y_train, name="y_train")
@@ -268,7 +278,10 @@ def detect_anomalies(
 
     scaler = None
     if scale is not None or log:
-        scaler = FeatureScaler("none" if scale is None else scale, log=log).fit(X_train)
+        scaler = FeatureScaler("none" if scale is None else scale, log=log)
+        if feature_names is not None:
+            scaler._feature_names = [str(n) for n in feature_names]  # named errors
+        scaler.fit(X_train)
 
     def prepared(X: ArrayLike) -> np.ndarray:
         return np.asarray(X) if scaler is None else scaler.transform(X)
@@ -350,4 +363,5 @@ def detect_anomalies(
         feature_names=explanation.feature_names,
         rows=np.asarray(rows),
         bootstrap=interval,
+        source_rows=np.arange(len(scores)) if source_rows is None else source_rows,
     )
