@@ -3,7 +3,8 @@
 Commands: ``demo`` (the whole workflow on built-in data), ``report`` (both
 workflows on one table, as an HTML report), ``detect`` (the whole Gaussian
 workflow), ``fit`` and ``score`` (save a model, apply it to new rows),
-``cluster`` and ``choose-k`` (K-means).
+``cluster`` and ``choose-k`` (K-means), ``recipe`` (the guide's applications on
+real data).
 
 Exit codes, the same for every command:
 
@@ -23,6 +24,7 @@ from .cluster import choose_k, cluster
 from .demo import demo
 from .detect import detect
 from .fit import fit
+from .recipe import recipe
 from .report import report
 from .score import score
 
@@ -57,6 +59,7 @@ def _root(
 
 app.command(name="demo")(demo)
 app.command(name="report")(report)
+app.command(name="recipe")(recipe)
 app.command(name="detect", no_args_is_help=False)(detect)
 app.command(name="fit")(fit)
 app.command(name="score")(score)
