@@ -54,9 +54,8 @@ def test_builtin_json_equals_the_library_call(tmp_path):
     data = load_cardio()
     split = anomaly_split(data.X, data.y, random_state=0)
     report = detect_anomalies(
-        split.X_train, X_val=split.X_val, y_val=split.y_val, X_test=split.X_test,
-        y_test=split.y_test, covariance="full", feature_names=data.feature_names,
-    )  # fmt: skip
+        data.X, y_train=data.y, covariance="full", feature_names=data.feature_names
+    )
     expected = report.to_dict()
     assert summary["threshold"] == expected["threshold"]
     assert summary["evaluation"] == expected["evaluation"]
@@ -65,9 +64,11 @@ def test_builtin_json_equals_the_library_call(tmp_path):
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["evaluation"] == expected["evaluation"]
     lines = (tmp_path / "scores.csv").read_text().splitlines()
-    assert lines[0] == "row,log_density,is_anomaly,label,top_features"
+    assert lines[0] == "row,source_row,log_density,is_anomaly,label,top_features"
     assert len(lines) == 1 + len(split.X_test)
-    flags = np.array([int(line.split(",")[2]) for line in lines[1:]])
+    source = np.array([int(line.split(",")[1]) for line in lines[1:]])
+    np.testing.assert_array_equal(source, split.test_index)  # rows of the data set
+    flags = np.array([int(line.split(",")[3]) for line in lines[1:]])
     np.testing.assert_array_equal(flags, report.is_anomaly.astype(int))
 
 

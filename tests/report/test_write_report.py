@@ -132,7 +132,7 @@ def test_tables_hold_the_flagged_rows_and_clusters(both, cardio_detection, cardi
         anomalies = list(csv.DictReader(fh))
     assert len(anomalies) == cardio_detection.n_flagged
     top = cardio_detection.top_anomalies(3)
-    assert [int(r["row"]) for r in anomalies[:3]] == [a["row"] for a in top]
+    assert [int(r["source_row"]) for r in anomalies[:3]] == [a["source_row"] for a in top]
     assert anomalies[0]["top_features"] == top[0]["top_features"]
     assert float(anomalies[0]["LB"]) == cardio_detection.rows[top[0]["row"], 0]
     with both.csvs["scores"].open(encoding="utf-8") as fh:

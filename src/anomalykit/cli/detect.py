@@ -12,7 +12,7 @@ import typer
 
 from ..datasets import BUILTIN, load_builtin
 from ..io import Table, atomic_open, write_text_atomic
-from ..workflow import DetectionReport, anomaly_split, detect_anomalies
+from ..workflow import DetectionReport, detect_anomalies
 from ._errors import cli_errors
 from ._inputs import read_table
 from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, QuietOpt, split_columns
@@ -28,8 +28,10 @@ Examples:
 
 Files: CSV/TSV (delimiter and header detected; '-' reads one of them from
 standard input), Parquet, .npz, .npy and MATLAB .mat (FILE:NAME picks an
-array; X pairs with y, Xval with yval). The training file
-holds normal rows; if it has the label column, its anomalies are dropped.
+array; X pairs with y, Xval with yval). A labelled --train without --val and
+--test is split 60/20/20 (normal rows to fit, validation to choose epsilon,
+test to report on; --seed); with --val or --test, the training file's labelled
+anomalies are dropped and its normal rows are fitted.
 
 Writes OUT/scores.csv (row, log_density, is_anomaly, label, top_features) and
 OUT/summary.json, each whole or not at all. Exit codes: 0 ran; 1 anomalies found with
@@ -94,7 +96,9 @@ def detect(
     shrinkage: Annotated[
         str | None, typer.Option(help="full only: 'ledoit-wolf' or a number in [0, 1].")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the --builtin split.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the split (--builtin, or a labelled --train alone).")
+    ] = 0,
     out: OutOpt = Path("anomalykit-output"),
     json_out: JsonOpt = False,
     fail_on_anomalies: Annotated[
@@ -117,14 +121,12 @@ def detect(
                     "--builtin makes its own validation and test rows; drop --val/--test."
                 )
             data = load_builtin(builtin)
-            split = anomaly_split(data.X, data.y, random_state=seed)
-            X_train, X_val, y_val = split.X_train, split.X_val, split.y_val
-            X_test, y_test = split.X_test, split.y_test
+            # Labelled rows alone: the workflow splits them 60/20/20 with --seed.
+            X_train, y_train, X_val, y_val, X_test, y_test = data.X, data.y, None, None, None, None
             feature_names, sources = data.feature_names, {"builtin": builtin, "seed": seed}
             if columns:
                 idx = [_column_index(c, feature_names, builtin) for c in columns]
-                X_train, X_val, X_test = X_train[:, idx], X_val[:, idx], X_test[:, idx]
-                feature_names = list(columns)
+                X_train, feature_names = X_train[:, idx], list(columns)
         else:
             tr = read_table(train, columns, label_column)
             va = (
@@ -158,6 +160,7 @@ def detect(
                 method=method.value,
                 n_steps=n_steps,
                 feature_names=feature_names,
+                random_state=seed,
                 progress=progress,
             )
         summary = report.to_dict()
@@ -206,11 +209,12 @@ def _write_outputs(report: DetectionReport, summary: dict, out: Path) -> dict[st
     scores_path, summary_path = out / "scores.csv", out / "summary.json"
     with atomic_open(scores_path, newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["row", "log_density", "is_anomaly", "label", "top_features"])
+        writer.writerow(["row", "source_row", "log_density", "is_anomaly", "label", "top_features"])
         labels = report.labels
         for i, (s, flag) in enumerate(zip(report.scores, report.is_anomaly, strict=True)):
             label = "" if labels is None else int(labels[i])
-            writer.writerow([i, repr(float(s)), int(flag), label, report.explanations[i]])
+            source = int(report.source_rows[i])
+            writer.writerow([i, source, repr(float(s)), int(flag), label, report.explanations[i]])
     paths = {"scores_csv": str(scores_path), "summary_json": str(summary_path)}
     write_text_atomic(summary_path, json.dumps({**summary, "outputs": paths}, indent=2) + "\n")
     return paths
@@ -251,11 +255,11 @@ def _render(report: DetectionReport, summary: dict) -> str:
     top = report.top_anomalies(5)
     if top:
         lines.append("most anomalous:")
-        width = max(len(str(t["row"])) for t in top)
+        width = max(len(str(t["source_row"])) for t in top)
         for t in top:
             label = "" if t["label"] is None else f" label={t['label']}"
             lines.append(
-                f"  row {t['row']:>{width}}  log p = {t['log_density']:.4g}{label}  {t['top_features']}"
+                f"  row {t['source_row']:>{width}}  log p = {t['log_density']:.4g}{label}  {t['top_features']}"
             )
     lines.append(
         f"wrote       {summary['outputs']['scores_csv']}, {summary['outputs']['summary_json']}"

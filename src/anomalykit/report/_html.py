@@ -228,7 +228,7 @@ def detection_section(
         body = [
             (
                 str(i + 1),
-                str(a["row"]),
+                str(a["source_row"]),
                 escape(fmt_log_epsilon(a["log_density"])),
                 label[a["label"]],
                 _chips(a["top_features"]),
@@ -242,7 +242,7 @@ def detection_section(
             "z-score of each feature; for a full covariance, given the other features). "
             "All flagged rows, with their values, are in <code>anomalies.csv</code>.</p>"
             + _table(
-                ("#", "row", "log-density", "label", "top features"),
+                ("#", "row in data", "log-density", "label", "top features"),
                 body,
                 cls="data",
                 raw=True,

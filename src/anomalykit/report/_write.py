@@ -292,8 +292,11 @@ def _write_anomalies(path: Path, detection: DetectionReport, ranked: list[dict])
     for rank, a in enumerate(ranked, start=1):
         values = [repr(float(v)) for v in X[a["row"]]] if X is not None else []
         label = "" if a["label"] is None else a["label"]
-        rows.append([rank, a["row"], repr(a["log_density"]), label, a["top_features"], *values])
-    return _write_csv(path, ["rank", "row", "log_density", "label", "top_features", *names], rows)
+        rows.append(
+            [rank, a["source_row"], repr(a["log_density"]), label, a["top_features"], *values]
+        )
+    header = ["rank", "source_row", "log_density", "label", "top_features", *names]
+    return _write_csv(path, header, rows)
 
 
 def _write_scores(path: Path, detection: DetectionReport) -> str:
