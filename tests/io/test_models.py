@@ -654,3 +654,90 @@ def test_unsupported_objects_are_refused_before_writing(tmp_path):
     with pytest.raises(ModelFileError, match=r"GaussianDetector\.note_"):
         save(det, path)
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------- crafted files (review)
+
+
+def test_compressed_entries_are_refused_before_inflating(saved):
+    # A zip bomb: a deflated manifest padded to many times the file's size.
+    content = entries(saved)
+    content["manifest.json"] = content["manifest.json"] + b" " * 50_000_000
+    with zipfile.ZipFile(saved, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in content.items():
+            zf.writestr(name, data)
+    assert saved.stat().st_size < 1_000_000
+    expect_error(saved, r"entry \S+ is compressed")
+
+
+def test_entries_claiming_more_bytes_than_the_file_are_refused(saved, monkeypatch):
+    from anomalykit.io import _models
+
+    monkeypatch.setattr(_models, "_MAX_MANIFEST_BYTES", 10)
+    expect_error(saved, r"manifest\.json claims \d+ bytes")
+
+
+def test_npy_header_asking_for_more_than_its_bytes_is_refused(saved):
+    data = bytearray(entries(saved)["arrays/0.npy"])
+    header_end = data.index(b"\n") + 1
+    header = data[:header_end].decode("latin1")
+    old_shape = header[header.index("'shape': (") + 10 : header.index(")")]
+    huge = header.replace(f"'shape': ({old_shape})", "'shape': (100000000000,)")
+    huge = huge.rstrip().ljust(len(header) - 1) + "\n"
+    assert len(huge) == len(header)
+    crafted = huge.encode("latin1") + bytes(data[header_end:])
+
+    def lie(m):
+        m["arrays"]["arrays/0.npy"].update(
+            sha256=sha256(crafted).hexdigest(), shape=[100000000000]
+        )
+
+    edit_manifest(saved, lie)
+    rewrite(saved, {"arrays/0.npy": crafted})
+    expect_error(saved, r"header claims \d+ bytes of data")
+
+
+def test_sparse_matrix_with_indices_outside_its_shape_is_refused(tmp_path):
+    path = tmp_path / "km.akm"
+    save(KMeans(2, random_state=0).fit(X), path)
+    manifest = json.loads(entries(path)["manifest.json"])
+    arrays = {}
+
+    def array_entry(a):
+        buffer = io.BytesIO()
+        np.save(buffer, a)
+        name = f"arrays/x{len(arrays)}.npy"
+        arrays[name] = buffer.getvalue()
+        manifest["arrays"][name] = {
+            "sha256": sha256(arrays[name]).hexdigest(),
+            "dtype": a.dtype.str,
+            "shape": list(a.shape),
+        }
+        return {"type": "ndarray", "entry": name}
+
+    evil = {
+        "type": "csr_matrix",
+        "shape": [2, 4],
+        "data": array_entry(np.array([1.0])),
+        "indices": array_entry(np.array([10**7], dtype=np.int32)),
+        "indptr": array_entry(np.array([0, 1, 1], dtype=np.int32)),
+    }
+    manifest["root"]["attributes"]["cluster_centers_"] = evil
+    arrays["manifest.json"] = json.dumps(manifest).encode()
+    rewrite(path, arrays, fix_manifest_checksum=True)
+    expect_error(path, r"malformed")
+
+
+def test_attribute_replacing_a_method_is_refused(saved):
+    edit_manifest(saved, lambda m: m["root"]["attributes"].update(score_samples=1.0))
+    expect_error(saved, r"attribute 'score_samples' of \S+ would replace a method")
+
+
+def test_overflowing_scalar_is_one_clear_error(saved):
+    edit_manifest(
+        saved,
+        lambda m: m["root"]["attributes"].update(
+            offset_={"type": "scalar", "dtype": "<i8", "value": 2**70}
+        ),
+    )
+    expect_error(saved, r"malformed \(OverflowError")

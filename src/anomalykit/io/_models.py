@@ -549,6 +549,30 @@ def load(path: str | PathLike[str]) -> Any:
             return _Reader(zf, path).read()
 
 
+#: A model manifest is parameters and small metadata: a few MiB at most.
+_MAX_MANIFEST_BYTES = 64 * 2**20
+
+
+def _check_npy_size(data: bytes) -> None:
+    """The .npy header's shape must match the bytes that follow it, checked
+    before numpy allocates the array (a crafted header could ask for any size)."""
+    stream = io.BytesIO(data)
+    version = np.lib.format.read_magic(stream)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    if dtype.hasobject:
+        raise ValueError("object arrays are not allowed")
+    expected = math.prod(shape) * dtype.itemsize
+    if expected != len(data) - stream.tell():
+        raise ValueError(
+            f"its header claims {expected} bytes of data but {len(data) - stream.tell()} follow"
+        )
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -567,6 +591,7 @@ class _Reader:
         return ModelFileError(_one_line(f"{self.path}: {problem}"))
 
     def read(self) -> Any:
+        self._check_entries()
         if MANIFEST not in self.zf.namelist():
             raise self.fail(
                 f"a zip archive but not an anomalykit model: it has no {MANIFEST}. Load files "
@@ -593,13 +618,48 @@ class _Reader:
             return self.decode(manifest["root"], "root")
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as exc:
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            RecursionError,
+            OverflowError,
+        ) as exc:
             raise self.fail(
                 f"the manifest is malformed ({type(exc).__name__}: {exc}); it does not follow "
                 f"format {FORMAT_VERSION[0]}.x. Save the model again."
             ) from None
 
     # -------------------------------------------------------------- checks
+    def _check_entries(self) -> None:
+        """Entries are stored, not compressed, and none claims more bytes than the
+        file holds: a small crafted file cannot make the reader inflate gigabytes."""
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            size = None
+        total = 0
+        for info in self.zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise self.fail(
+                    f"its entry {info.filename} is compressed; anomalykit.save stores entries "
+                    "uncompressed, so this file was not written by it (or was repacked). Save "
+                    "the model again."
+                )
+            total += info.file_size
+            if info.filename == MANIFEST and info.file_size > _MAX_MANIFEST_BYTES:
+                raise self.fail(
+                    f"its {MANIFEST} claims {info.file_size} bytes, more than a model manifest "
+                    "holds: the file is damaged or crafted. Save the model again."
+                )
+        if size is not None and total > size:
+            raise self.fail(
+                f"its entries claim {total} bytes but the file has {size}: the file is damaged "
+                "or crafted. Copy it again from its source or save the model again."
+            )
+
     def _entry(self, name: str) -> bytes:
         try:
             return self.zf.read(name)
@@ -662,8 +722,9 @@ class _Reader:
                     "its recorded sha256. Copy it again from its source or save the model again."
                 )
             try:
+                _check_npy_size(data)
                 array = np.load(io.BytesIO(data), allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
+            except (ValueError, OSError, EOFError, OverflowError) as exc:
                 raise self.fail(f"array {name} is not a plain .npy array ({exc}).") from None
             if (
                 type(array) is not np.ndarray
@@ -709,7 +770,13 @@ class _Reader:
             return out.reshape([int(n) for n in node["shape"]])
         if kind in _SPARSE:
             parts = [self.decode(node[k], f"{where}.{k}") for k in ("data", "indices", "indptr")]
-            return _SPARSE[kind](tuple(parts), shape=tuple(int(n) for n in node["shape"]))
+            if not all(isinstance(p, np.ndarray) for p in parts) or not all(
+                p.dtype.kind == "i" for p in parts[1:]
+            ):
+                raise ValueError(f"sparse matrix at {where} needs array data and integer indices")
+            matrix = _SPARSE[kind](tuple(parts), shape=tuple(int(n) for n in node["shape"]))
+            matrix.check_format(full_check=True)  # indices inside the shape, or ValueError
+            return matrix
         if kind == "tuple":
             return tuple(self.decode(v, f"{where}[{i}]") for i, v in enumerate(node["items"]))
         if kind == "dict":
@@ -788,6 +855,11 @@ class _Reader:
         for attr, value in node["attributes"].items():
             if not (isinstance(attr, str) and attr.isidentifier() and not attr.startswith("__")):
                 raise self.fail(f"attribute name {attr!r} of {name} is not allowed.")
+            if callable(getattr(cls, attr, None)) or isinstance(getattr(cls, attr, None), property):
+                raise self.fail(
+                    f"attribute {attr!r} of {name} would replace a method of the class: the "
+                    "file is damaged or crafted. Save the model again."
+                )
             state[attr] = self.decode(value, f"{where}.{attr}")
         return obj
 
