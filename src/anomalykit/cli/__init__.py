@@ -11,8 +11,10 @@ Exit codes, the same for every command:
 - 0: ran clean (also when it flagged rows, unless asked to fail on them);
 - 1: ran and flagged rows, only with ``--fail-on-anomalies`` (``--fail-on-outliers``
   for ``cluster``);
-- 2: bad usage or bad input: one ``error: ...`` line on stderr naming the problem
-  and the fix; a traceback only with ``--debug``.
+- 2: bad usage or bad input (or a missing optional extra): one ``error: ...``
+  line on stderr naming the problem and the fix; a traceback only with ``--debug``;
+- 3: an internal error, i.e. a bug in anomalykit (one line; ``--debug`` shows the
+  traceback). Never 1, so a crash is never read as "rows flagged".
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ app = typer.Typer(
     "Run a command with --help for an example.\n\n"
     "Exit codes: 0 ran clean; 1 rows flagged, only with --fail-on-anomalies "
     "(--fail-on-outliers for cluster); 2 bad usage or input (one 'error:' line; "
-    "a traceback only with --debug).",
+    "a traceback only with --debug); 3 internal error (a bug).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

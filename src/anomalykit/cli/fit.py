@@ -118,7 +118,14 @@ def fit(
     with cli_errors(debug):
         columns = split_columns(columns_arg)
         if kind is Kind.gaussian:
-            _refuse(kind, k=k != "auto", k_max=k_max != 10, outliers=outliers is not None)
+            _refuse(
+                kind,
+                k=k != "auto",
+                k_max=k_max != 10,
+                outliers=outliers is not None,
+                rule=rule is not Rule.sigma,
+                seed=seed != 0,
+            )
             summary = _fit_gaussian(
                 train, columns, label_column, val, covariance.value, epsilon, contamination,
                 reg_covar, scale, log, model_path,
@@ -130,10 +137,12 @@ def fit(
                 epsilon=epsilon is not None,
                 contamination=contamination is not None,
                 covariance=covariance is not Covariance.diag,
+                reg_covar=reg_covar != 1e-6,
             )
             summary = _fit_kmeans(
-                train, columns, k, k_max, outliers, rule.value, seed, scale, log, model_path, quiet
-            )
+                train, columns, label_column, k, k_max, outliers, rule.value, seed, scale, log,
+                model_path, quiet,
+            )  # fmt: skip
     typer.echo(json.dumps(summary, indent=2) if json_out else _render(summary))
 
 
@@ -218,6 +227,7 @@ def _fit_gaussian(
 def _fit_kmeans(
     train: str,
     columns: list[str] | None,
+    label_column: str | None,
     k: str,
     k_max: int,
     outliers: float | None,
@@ -230,7 +240,7 @@ def _fit_kmeans(
 ) -> dict[str, Any]:
     from .cluster import _k_range, _parse_k
 
-    tr = read_table(train, columns)
+    tr = read_table(train, columns, label_column)  # the label column is never a feature
     with progress_bar("choosing K", quiet=quiet) as progress:
         report = cluster_data(
             tr.X,

@@ -109,7 +109,7 @@ def score(
                 "a model fitted with --outliers N (or a Gaussian one)."
             )
         table = _read_rows(data, model_file, model, final, split_columns(columns_arg))
-        Xt = table.X if final is model else model[:-1].transform(table.X)
+        Xt = table.X if final is model or len(model.steps) == 1 else model[:-1].transform(table.X)
         header, rows, flags, key = _score(kind, final, Xt)
         text = _to_csv(header, rows)
         if out == "-":
