@@ -86,6 +86,8 @@ def test_report_without_labels_and_with_only_one_half(tmp_path):
         (("--builtin", "cardio", "--no-detect", "--no-cluster"), "leave nothing to report"),
         (("--builtin", "nope"), "No built-in data set named 'nope'"),
         (("missing.csv",), "missing.csv"),
+        (("--builtin", "cardio", "--label-column", "y"), "has its own labels"),
+        (("--builtin", "cardio", "--columns", "LB,nope"), "no column(s) ['nope']"),
     ],
 )
 def test_report_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
@@ -93,3 +95,52 @@ def test_report_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x").exists()  # nothing half written
+
+
+def test_report_builtin_columns_are_used(tmp_path):
+    result = run("report", "--builtin", "cardio", "--columns", "LB,AC", "--no-cluster",
+                 "--bootstrap", "0", "--out", tmp_path / "r", "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["anomalies"]["model"]["n_features"] == 2
+
+
+def test_report_falls_back_to_the_silhouette_when_k_is_unclear(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "u.csv"
+    rows = ["a,b"] + [f"{a!r},{b!r}" for a, b in rng.uniform(size=(300, 2)).tolist()]
+    path.write_text("\n".join(rows) + "\n")
+    result = run("report", path, "--no-detect", "--k-max", "5", "--out", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    assert "highest silhouette" in result.output and "tentative" in result.output
+    assert "highest silhouette" in (tmp_path / "r" / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--builtin", "cardio", "--label-column", "y"), "has its own labels"),
+        (("--builtin", "cardio", "--n-steps", "50"), "--n-steps applies to --method grid"),
+    ],
+)
+def test_detect_refuses_options_it_would_ignore(tmp_path, args, message):
+    result = run("detect", *args, "--out", tmp_path / "x")
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_an_internal_error_exits_3_with_one_line(tmp_path, monkeypatch):
+    import sys
+
+    report_cli = sys.modules["anomalykit.cli.report"]  # the module, not the command function
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(report_cli, "detect_anomalies", broken)
+    result = run("report", "--builtin", "cardio", "--no-cluster", "--out", tmp_path / "x")
+    assert result.exit_code == 3
+    assert "internal error (RuntimeError: boom)" in result.output
+    assert "Traceback" not in result.output and "--debug" in result.output
+    result = run(
+        "report", "--builtin", "cardio", "--no-cluster", "--debug", "--out", tmp_path / "x"
+    )
+    assert isinstance(result.exception, RuntimeError)

@@ -293,3 +293,17 @@ def test_key_only_for_npz_and_mat(tmp_path):
     path = write(tmp_path, "a.csv", "a\n1\n")
     with pytest.raises(TableError, match=r"selects an array in \.npz/\.mat files only"):
         load_table(path, key="X")
+
+
+def test_label_column_among_the_features_is_an_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,y\n1,2,0\n3,4,1\n")
+    with pytest.raises(TableError, match="label column 'y' is also listed"):
+        load_table(path, columns=["a", "y"], label_column="y")
+
+
+def test_first_row_with_a_missing_value_is_data_not_a_header(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("1,,3\n4,5,6\n7,8,9\n")
+    with pytest.raises(TableError, match="missing"):
+        load_table(path)

@@ -280,3 +280,35 @@ def test_needs_a_report_of_the_right_type(tmp_path, detection_2d):
     with pytest.raises(TypeError, match="clustering must be a ClusteringReport"):
         write_report(tmp_path / "r", clustering=detection_2d)
     assert not (tmp_path / "r").exists()
+
+
+def test_scores_csv_points_back_into_the_data(tmp_path, cardio):
+
+    from anomalykit.workflow import anomaly_split
+
+    found = detect_anomalies(cardio.X, y_train=cardio.y, covariance="full", n_bootstrap=0)
+    files = write_report(tmp_path / "r", detection=found)
+    with open(files.csvs["scores"], newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    split = anomaly_split(cardio.X, cardio.y, random_state=0)
+    assert [int(r["source_row"]) for r in rows] == split.test_index.tolist()
+    assert [int(r["row"]) for r in rows] == list(range(len(rows)))
+
+
+def test_files_of_the_user_inside_figures_are_never_deleted(tmp_path, cardio_detection):
+    out = tmp_path / "rep"
+    write_report(out, detection=cardio_detection)
+    (out / "figures" / "my_thesis_plot.png").write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match=r"figures/my_thesis_plot\.png"):
+        write_report(out, detection=cardio_detection)
+    assert (out / "figures" / "my_thesis_plot.png").read_bytes() == b"precious"
+
+
+def test_column_names_that_look_like_maths_are_plain_text(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(200, 2)), rng.normal(size=(10, 2)) + 5])
+    y = np.r_[np.zeros(200, int), np.ones(10, int)]
+    names = [r"$\frac{a$", "cost $"]
+    found = detect_anomalies(X, y_train=y, feature_names=names, n_bootstrap=0)
+    files = write_report(tmp_path / "r", detection=found)
+    assert "density_contours" in files.figures  # the 2-D figure with both names as labels

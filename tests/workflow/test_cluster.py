@@ -107,3 +107,16 @@ def test_progress_follows_the_k_sweep():
     r = cluster_data(X, ks=range(1, 5), progress=lambda d, t: calls.append((d, t)))
     assert r.k == 3
     assert calls == [(i, 4 * 11) for i in range(1, 45)]
+
+
+def test_no_clear_k_can_fall_back_to_the_silhouette_and_says_so():
+    X = np.random.default_rng(0).uniform(size=(300, 2))
+    with pytest.raises(ValueError, match="No clear K"):
+        cluster_data(X, ks=range(1, 6))
+    r = cluster_data(X, ks=range(1, 6), no_clear_k="silhouette")
+    assert r.selection.k is None and r.k == r.selection.silhouette_k
+    assert "highest silhouette" in r.selection_note and "tentative" in r.selection_note
+    assert r.to_dict()["selection_note"] == r.selection_note
+    assert cluster_data(X, k=3).selection_note is None
+    with pytest.raises(ValueError, match="no_clear_k"):
+        cluster_data(X, no_clear_k="gap")

@@ -143,3 +143,15 @@ def test_log_scaling_errors_name_the_column(labelled):
     X[5, 1] = -1.0
     with pytest.raises(ValueError, match="column 'b' has -1"):
         detect_anomalies(X, y_train=y, log=True, feature_names=["a", "b", "c"], n_bootstrap=0)
+
+
+def test_source_rows_skip_the_labelled_anomalies_left_out_of_training():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 2))
+    y = np.r_[np.ones(20, int), np.zeros(180, int)]
+    X[150] = [9.0, 9.0]  # an unlabelled outlier among the training rows
+    r = detect_anomalies(X, y_train=y, split=False, n_bootstrap=0)
+    assert r.flagged_on == "train"
+    top = r.top_anomalies(1)[0]
+    assert top["source_row"] == 150
+    np.testing.assert_array_equal(X[r.source_rows], r.rows)

@@ -65,6 +65,7 @@ def demo(
                 random_state=seed,
                 feature_names=wholesale.feature_names,
                 progress=progress,
+                no_clear_k="silhouette",
             )
         files = write_report(
             out,
@@ -112,7 +113,11 @@ def render_demo(detection: DetectionReport, clustering: ClusteringReport, html: 
         lines.append(
             f"           most anomalous: exam {top[0]['source_row']} ({top[0]['top_features']})"
         )
-    verdict = "" if clustering.selection is None else f" ({clustering.selection.reasons[0]})"
+    verdict = (
+        ""
+        if clustering.selection is None
+        else f" ({clustering.selection_note or clustering.selection.reasons[0]})"
+    )
     sizes = ", ".join(str(int(s)) for s in clustering.sizes)
     lines.append(f"clusters   wholesale: K = {clustering.k}{verdict}")
     lines.append(

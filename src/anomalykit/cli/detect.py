@@ -112,6 +112,10 @@ def detect(
     with cli_errors(debug):
         if (builtin is None) == (train is None):
             raise ValueError("give either --train FILE or --builtin NAME (one of them).")
+        if method is Method.exact and n_steps != 1000:
+            raise ValueError(
+                "--n-steps applies to --method grid only; drop it or add --method grid."
+            )
         columns = split_columns(columns_arg)
         feature_names: list[str] | None = None
         y_train = None
@@ -120,6 +124,8 @@ def detect(
                 raise ValueError(
                     "--builtin makes its own validation and test rows; drop --val/--test."
                 )
+            if label_column is not None:
+                raise ValueError(f"--builtin {builtin} has its own labels; drop --label-column.")
             data = load_builtin(builtin)
             # Labelled rows alone: the workflow splits them 60/20/20 with --seed.
             X_train, y_train, X_val, y_val, X_test, y_test = data.X, data.y, None, None, None, None

@@ -91,8 +91,19 @@ def report(
         if no_cluster and no_detect:
             raise ValueError("--no-cluster and --no-detect leave nothing to report; drop one.")
         if builtin is not None:
+            if label_column is not None:
+                raise ValueError(f"--builtin {builtin} has its own labels; drop --label-column.")
             data = load_builtin(builtin)
             X, y, names, source = data.X, data.y, data.feature_names, f"builtin:{builtin}"
+            columns = split_columns(columns_arg)
+            if columns:
+                missing = [c for c in columns if c not in names]
+                if missing:
+                    raise ValueError(
+                        f"built-in data set {builtin!r} has no column(s) {missing}; columns "
+                        f"are {names}."
+                    )
+                X, names = X[:, [names.index(c) for c in columns]], list(columns)
         else:
             table = read_table(file, split_columns(columns_arg), label_column)
             X, y, names, source = table.X, table.y, table.feature_names, table.source
@@ -123,7 +134,10 @@ def report(
                     random_state=seed,
                     feature_names=names,
                     progress=progress,
+                    no_clear_k="silhouette",
                 )
+            if clustering.selection_note:
+                typer.echo(f"note: {clustering.selection_note}", err=True)
         files = write_report(out, detection=detection, clustering=clustering, title=source)
     summary = {
         "data": source,

@@ -129,6 +129,11 @@ def load_table(
     >>> t.feature_names, t.X.tolist(), t.y.tolist()
     (['a', 'b'], [[1.0, 2.0], [3.0, 4.0]], [0, 1])
     """
+    if columns and label_column is not None and label_column in columns:
+        raise TableError(
+            f"{path}: the label column {label_column!r} is also listed among the feature "
+            "columns; a model must not see the answer. Drop it from --columns."
+        )
     if str(path) == STDIN:
         if key is not None:
             raise TableError(f"{STDIN_NAME}: ':{key}' selects an array in .npz/.mat files only.")
@@ -215,7 +220,9 @@ def _read_text(
     delimiter = _sniff_delimiter(lines[:20])
     rows = list(csv.reader(lines, delimiter=delimiter, skipinitialspace=True))
     first = [c.strip() for c in rows[0]]
-    has_header = not all(_is_number(c) for c in first)
+    # A header holds names, not numbers: a first row with any number in it is data
+    # (so "1,,3" is a data row with a missing value, not a header).
+    has_header = any(first) and not any(_is_number(c) for c in first)
     if has_header:
         names, body, body_lines = first, rows[1:], line_numbers[1:]
         if len(set(names)) != len(names):

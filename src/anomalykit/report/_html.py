@@ -264,6 +264,9 @@ def _why_k(clustering: Any) -> str:
     selection = clustering.selection
     if selection is None:
         return f"K = {clustering.k} was given, not chosen from the criteria."
+    note = getattr(clustering, "selection_note", None)
+    if note:  # no clear K: the fallback says which K it took and why
+        return escape(note)
     return escape(selection.reasons[0]) if selection.reasons else f"K = {clustering.k}."
 
 

@@ -37,6 +37,21 @@ REPORT_ENTRIES = frozenset(
 )
 
 
+#: What a report's ``figures/`` folder may hold (see ``_figures.py``).
+FIGURE_FILES = frozenset(
+    f"{name}.png"
+    for name in (
+        "threshold_curve",
+        "precision_recall",
+        "score_histogram",
+        "density_contours",
+        "k_selection",
+        "silhouette",
+        "clusters",
+    )
+)
+
+
 @dataclass(frozen=True)
 class ReportFiles:
     """Where :func:`write_report` put each file.
@@ -138,7 +153,11 @@ def write_report(
     tmp = target.parent / f".{target.name}.tmp-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        written = _write_all(tmp, detection=detection, clustering=clustering, title=title)
+        import matplotlib
+
+        # Column names are text, never maths: "$x$" stays "$x$" instead of failing to parse.
+        with matplotlib.rc_context({"text.parse_math": False}):
+            written = _write_all(tmp, detection=detection, clustering=clustering, title=title)
         _move_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -159,6 +178,13 @@ def _check_replaceable(target: Path) -> None:
             f"{str(target)!r} exists and is not a folder; choose another out_dir."
         )
     foreign = sorted(p.name for p in target.iterdir() if p.name not in REPORT_ENTRIES)
+    figures = target / "figures"
+    if figures.is_dir():
+        foreign += sorted(
+            f"figures/{p.name}" for p in figures.iterdir() if p.name not in FIGURE_FILES
+        )
+    elif figures.exists():
+        foreign.append("figures")
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise FileExistsError(
@@ -202,6 +228,8 @@ def _write_all(
     def save_figures(items: list[ReportFigure]) -> None:
         for fig in items:
             rel = f"figures/{fig.name}.png"
+            if f"{fig.name}.png" not in FIGURE_FILES:  # pragma: no cover - a developer's slip
+                raise RuntimeError(f"add {fig.name}.png to FIGURE_FILES")
             (folder / rel).write_bytes(fig.png)
             figs[fig.name] = rel
 
@@ -302,12 +330,14 @@ def _write_anomalies(path: Path, detection: DetectionReport, ranked: list[dict])
 def _write_scores(path: Path, detection: DetectionReport) -> str:
     """Every scored row, as ``anomalykit detect`` writes ``scores.csv``."""
     labels = detection.labels
+    source = detection.source_rows
     rows = (
-        [i, repr(float(s)), int(flag), "" if labels is None else int(labels[i]),
-         detection.explanations[i]]
+        [i, int(i if source is None else source[i]), repr(float(s)), int(flag),
+         "" if labels is None else int(labels[i]), detection.explanations[i]]
         for i, (s, flag) in enumerate(zip(detection.scores, detection.is_anomaly, strict=True))
     )  # fmt: skip
-    return _write_csv(path, ["row", "log_density", "is_anomaly", "label", "top_features"], rows)
+    header = ["row", "source_row", "log_density", "is_anomaly", "label", "top_features"]
+    return _write_csv(path, header, rows)
 
 
 def _write_clusters(path: Path, clustering: ClusteringReport) -> str:

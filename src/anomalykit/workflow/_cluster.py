@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import normalize
 
 from .. import __version__
+from .._utils._validation import check_in
 from ..cluster import KMeans, KSelection, select_k
 from ..detectors import CentroidOutlierDetector
 from ..metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
@@ -57,6 +58,8 @@ class ClusteringReport:
         features that set it apart: ``[name, z]`` with z the offset of the
         cluster's mean from the overall mean, in overall standard deviations of
         the clustered (scaled) features, largest ``|z|`` first, ``|z| >= 0.5``).
+    selection_note : str or None
+        Set when ``k="auto"`` found no clear K and fell back to the silhouette.
     model : KMeans, CentroidOutlierDetector or sklearn.pipeline.Pipeline
         What to apply to new rows in original units (with the scaler first when
         the workflow scaled the rows).
@@ -76,6 +79,7 @@ class ClusteringReport:
     X: Any = None
     profiles: list[dict[str, Any]] = field(default_factory=list)
     scaler: FeatureScaler | None = None
+    selection_note: str | None = None
 
     @property
     def can_score_silhouette(self) -> bool:
@@ -107,6 +111,7 @@ class ClusteringReport:
             "n_outliers": None if self.is_outlier is None else self.n_outliers,
             "outliers": self.top_outliers(),
             "selection": None if self.selection is None else self.selection.to_dict(),
+            "selection_note": self.selection_note,
         }
 
     def top_outliers(self, n: int = 10) -> list[dict[str, Any]]:
@@ -141,6 +146,7 @@ def cluster_data(
     scale: str | None = None,
     log: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    no_clear_k: str = "error",
 ) -> ClusteringReport:
     """Choose K (or take it), cluster, and flag rows far from their own centre.
 
@@ -171,6 +177,10 @@ def cluster_data(
     log : bool, default=False
     progress : callable, default=None
         ``progress(done, total)`` after each K-means fit of the K sweep.
+    no_clear_k : {"error", "silhouette"}, default="error"
+        What ``k="auto"`` does when the criteria disagree: raise (listing the
+        votes), or take the K of the highest silhouette and say so in
+        ``report.selection_note``.
 
     Returns
     -------
@@ -202,15 +212,24 @@ def cluster_data(
             scaler._feature_names = [str(n) for n in feature_names]  # named errors
         scaler.fit(X)
         X = scaler.transform(X)
+    check_in(no_clear_k, ("error", "silhouette"), name="no_clear_k", owner="cluster_data")
     selection = None
+    note = None
     if k == "auto":
         selection = select_k(
             X, ks if ks is not None else range(1, 11), n_init=n_init, metric=metric,
             random_state=random_state, progress=progress,
         )  # fmt: skip
         if selection.k is None:
-            raise ValueError(" ".join(selection.reasons) + " Choose one with k=N (--k N).")
-        k = selection.k
+            if no_clear_k != "silhouette" or selection.silhouette_k is None:
+                raise ValueError(" ".join(selection.reasons) + " Choose one with k=N (--k N).")
+            k = selection.silhouette_k
+            note = (
+                f"{selection.reasons[0]} K={k} is taken from the highest silhouette; treat "
+                "the segments as tentative."
+            )
+        else:
+            k = selection.k
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise ValueError(f"k must be a positive integer or 'auto'; got {k!r}.")
     names = [f"x{j}" for j in range(X.shape[1])] if feature_names is None else list(feature_names)
@@ -277,6 +296,7 @@ def cluster_data(
         X=X_original,
         profiles=profiles,
         scaler=scaler,
+        selection_note=note,
     )
 
 

@@ -257,6 +257,7 @@ def detect_anomalies(
         source_rows = parts.test_index
     else:
         source_rows = None
+    kept = None
     n_dropped = 0  # the split puts every anomaly in validation or test
     if y_train is not None:
         y_tr = check_binary_labels(y_train, name="y_train")
@@ -265,7 +266,8 @@ def detect_anomalies(
                 f"y_train has {y_tr.shape[0]} labels for {X_train.shape[0]} training rows."
             )
         n_dropped = int(y_tr.sum())
-        X_train = X_train[y_tr == 0]
+        kept = np.flatnonzero(y_tr == 0)  # positions of the training rows in the data given
+        X_train = X_train[kept]
         if X_train.shape[0] < 2:
             raise ValueError(
                 f"Only {X_train.shape[0]} normal training row(s) are left after leaving out "
@@ -318,6 +320,7 @@ def detect_anomalies(
         rows, labels, flagged_on = X_val, y_val, "validation"
     else:
         rows, labels, flagged_on = X_train, None, "train"
+        source_rows = kept  # None (every row) unless labelled anomalies were left out
     rows_prepared = prepared(rows)
     scores = detector.score_samples(rows_prepared)
     labels = None if labels is None else check_binary_labels(labels, name=f"y_{flagged_on}")
