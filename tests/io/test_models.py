@@ -688,9 +688,7 @@ def test_npy_header_asking_for_more_than_its_bytes_is_refused(saved):
     crafted = huge.encode("latin1") + bytes(data[header_end:])
 
     def lie(m):
-        m["arrays"]["arrays/0.npy"].update(
-            sha256=sha256(crafted).hexdigest(), shape=[100000000000]
-        )
+        m["arrays"]["arrays/0.npy"].update(sha256=sha256(crafted).hexdigest(), shape=[100000000000])
 
     edit_manifest(saved, lie)
     rewrite(saved, {"arrays/0.npy": crafted})
