@@ -87,7 +87,7 @@ def test_report_without_labels_and_with_only_one_half(tmp_path):
         (("--builtin", "nope"), "No built-in data set named 'nope'"),
         (("missing.csv",), "missing.csv"),
         (("--builtin", "cardio", "--label-column", "y"), "has its own labels"),
-        (("--builtin", "cardio", "--columns", "LB,nope"), "no column(s) ['nope']"),
+        (("--builtin", "cardio", "--columns", "LB,nope"), "has no column 'nope'"),
     ],
 )
 def test_report_bad_usage_is_one_line_and_exit_2(tmp_path, args, message):

@@ -24,7 +24,7 @@ from ._options import (
 )
 from ._progress import progress_bar
 from .cluster import KMaxOpt, KMinOpt, _k_range, _parse_k
-from .detect import Covariance
+from .detect import Covariance, _column_index
 
 EXAMPLE = """
 \b
@@ -97,13 +97,8 @@ def report(
             X, y, names, source = data.X, data.y, data.feature_names, f"builtin:{builtin}"
             columns = split_columns(columns_arg)
             if columns:
-                missing = [c for c in columns if c not in names]
-                if missing:
-                    raise ValueError(
-                        f"built-in data set {builtin!r} has no column(s) {missing}; columns "
-                        f"are {names}."
-                    )
-                X, names = X[:, [names.index(c) for c in columns]], list(columns)
+                X = X[:, [_column_index(c, names, builtin) for c in columns]]
+                names = list(columns)
         else:
             table = read_table(file, split_columns(columns_arg), label_column)
             X, y, names, source = table.X, table.y, table.feature_names, table.source

@@ -474,14 +474,7 @@ def _assemble(
         else:
             raise TableError(f"{name}: no label column {label_column!r}; columns are {names}.")
     wanted = [n for n in names if n != label_column] if not columns else list(columns)
-    missing = [c for c in wanted if c not in names]
-    if missing:
-        raise MissingColumnsError(
-            f"{name}: no column(s) {missing}; columns are {names}.",
-            source=name,
-            missing=missing,
-            columns=names,
-        )
+    _require_columns(name, wanted, names)
     if not wanted:
         raise TableError(f"{name}: no feature columns are left besides the label {label_column!r}.")
     X = np.column_stack([get(c) for c in wanted])
@@ -527,7 +520,13 @@ def _select_columns(
 ) -> tuple[np.ndarray, list[str]]:
     if not columns:
         return X, names
-    missing = [c for c in columns if c not in names]
+    _require_columns(name, columns, names)
+    idx = [names.index(c) for c in columns]
+    return X[:, idx], list(columns)
+
+
+def _require_columns(name: str, wanted: list[str], names: list[str]) -> None:
+    missing = [c for c in wanted if c not in names]
     if missing:
         raise MissingColumnsError(
             f"{name}: no column(s) {missing}; columns are {names}.",
@@ -535,8 +534,6 @@ def _select_columns(
             missing=missing,
             columns=names,
         )
-    idx = [names.index(c) for c in columns]
-    return X[:, idx], list(columns)
 
 
 def _check_finite(name: str, X: np.ndarray, names: list[str], lines: list[int] | None) -> None:
