@@ -35,7 +35,7 @@ def test_demo_runs_both_workflows_and_prints_the_report_path(tmp_path):
 def test_demo_json_is_machine_readable(tmp_path):
     result = run("demo", "--out", tmp_path / "d", "--json", "--seed", "1")
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     assert summary["anomalies"]["evaluation"]["rows"] == "test"
     assert summary["anomalies"]["bootstrap"]["n_resamples"] > 0
     assert summary["clusters"]["k"] >= 1 and summary["report"].endswith("report.html")
@@ -58,7 +58,7 @@ def test_report_on_a_labelled_file_splits_detects_and_clusters(tmp_path):
     result = run("report", tmp_path / "data.csv", "--label-column", "fault", "--k", "2",
                  "--bootstrap", "50", "--out", out, "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)
     expected = detect_anomalies(X, y_train=y, covariance="full", n_bootstrap=0)
     assert summary["anomalies"]["evaluation"]["f1"] == expected.evaluation.f1
     assert summary["clusters"]["k"] == 2
@@ -101,7 +101,7 @@ def test_report_builtin_columns_are_used(tmp_path):
     result = run("report", "--builtin", "cardio", "--columns", "LB,AC", "--no-cluster",
                  "--bootstrap", "0", "--out", tmp_path / "r", "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["anomalies"]["model"]["n_features"] == 2
+    assert json.loads(result.stdout)["anomalies"]["model"]["n_features"] == 2
 
 
 def test_report_falls_back_to_the_silhouette_when_k_is_unclear(tmp_path):
