@@ -1,0 +1,379 @@
+"""Compiled kernels (Numba) behind :class:`GaussianDetector`, imported only when first needed.
+
+Compilation happens on the first call for each input dtype (and with or
+without sample weights) and is cached on disk (``cache=True``), never at
+import time of anomalykit. The NumPy code in :mod:`._gaussian` and
+:mod:`.._utils._stats` stays the reference these kernels are tested against.
+
+Each kernel handles one *chunk* of rows (``start:stop``) start to finish,
+without the GIL, in sub-blocks of ``rows`` rows. Whatever the input dtype,
+every sum is accumulated in float64.
+
+Scores
+    ``diag``: one pass per row, ``-1/2 sum_j ((x_j - mean_j) / std_j)**2``,
+    no n x d temporary. ``full``: each sub-block is centred and copied
+    transposed into a (features x rows) buffer that stays in L1, then
+    ``z = (x - mean) @ P`` is formed 4 x 4 features at a time (``P`` is upper
+    triangular: only its non-zero 4 x 4 tiles are visited, half the work of a
+    GEMM) with loops over the rows that the compiler vectorises, and ``|z|**2``
+    is accumulated per row. Measured faster than a BLAS product per
+    sub-block (``np.dot`` inside Numba) for every d from 2 to 300, one thread.
+    Both return the chunk's sum of scores, which is finite exactly when every
+    score is: the caller's check for non-finite input.
+
+Moments (``fit``), about a fixed ``shift`` (a rough mean of the data, so that
+the means handled here are small numbers even for ``1e6 + N(0, 1)`` data)
+    ``diag``: one pass per sub-block, sums of ``x - c`` and ``(x - c)**2``
+    about the previous sub-block's mean ``c``, then Chan's merge: never the
+    naive ``E[x**2] - E[x]**2``. ``full``: per sub-block the exact two-pass
+    computation (its mean, then the Gram matrix of the centred rows, from the
+    L1 buffer), then Chan's merge. The caller merges the chunks' moments in
+    chunk order, so results depend on the data's shape only, not on the
+    number of threads.
+
+The reductions are written for the compiler's vectoriser (``fastmath`` with
+reassociation, in these kernels only): their summation order is fixed by the
+code, ``d`` and the sub-block's length, never by the thread that runs a chunk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["moments_diag", "moments_full", "score_diag", "score_full"]
+
+#: FMA contraction and reassociation of sums (for SIMD reductions); no
+#: assumptions about NaN or infinity, which must propagate to the caller's check.
+_FASTMATH = {"contract", "reassoc"}
+#: Up to this many features, sub-blocks are transposed column by column.
+_NARROW = 4
+
+
+# ------------------------------------------------------------------ helpers
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _load_transposed(Xb, shift, C):  # pragma: no cover - compiled
+    """``C[j, r] = Xb[r, j] - shift[j]`` in float64, for the sub-block's rows.
+
+    Column by column for narrow rows (each column a strided read the compiler
+    vectorises), row by row for wide ones (measured faster from d = 8 on).
+    """
+    m, d = Xb.shape
+    if d <= _NARROW:
+        for j in range(d):
+            col = Xb[:, j]
+            cj = C[j]
+            k = shift[j]
+            for r in range(m):
+                cj[r] = col[r] - k
+    else:
+        for r in range(m):
+            xr = Xb[r]
+            for j in range(d):
+                C[j, r] = xr[j] - shift[j]
+
+
+# ------------------------------------------------------------------- scores
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def score_diag(
+    X, mean, inv_std, log_norm, out, start, stop, rows
+):  # pragma: no cover - compiled; covered through the engine tests
+    """``out[i] = log_norm - 1/2 sum_j ((X[i, j] - mean[j]) * inv_std[j])**2``
+    for rows ``start:stop``; returns their sum."""
+    d = X.shape[1]
+    total = 0.0
+    for a in range(start, stop, rows):
+        b = min(a + rows, stop)
+        Xb = X[a:b]
+        ob = out[a:b]
+        for r in range(b - a):
+            xr = Xb[r]
+            acc = 0.0
+            for j in range(d):
+                z = (xr[j] - mean[j]) * inv_std[j]
+                acc += z * z
+            ob[r] = log_norm - 0.5 * acc
+        for r in range(b - a):
+            total += ob[r]
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def score_full(
+    X, mean, PT, log_norm, out, start, stop, rows
+):  # pragma: no cover - compiled; covered through the engine tests
+    """Full-covariance log-densities of rows ``start:stop``; returns their sum.
+
+    ``PT`` is the transposed precision Cholesky factor (lower triangular),
+    zero-padded to ``(dp, dp)`` with ``dp`` a multiple of 4:
+    ``z_k = sum_{j <= k} (x_j - mean_j) PT[k, j]``.
+    """
+    dp = PT.shape[0]
+    C = np.zeros((dp, rows))  # padded feature rows stay 0
+    Z = np.empty((4, rows))
+    acc = np.empty(rows)
+    total = 0.0
+    for a in range(start, stop, rows):
+        b = min(a + rows, stop)
+        m = b - a
+        _load_transposed(X[a:b], mean, C)
+        for r in range(m):
+            acc[r] = 0.0
+        z0, z1, z2, z3 = Z[0], Z[1], Z[2], Z[3]
+        for kq in range(0, dp, 4):
+            for jq in range(0, kq + 4, 4):  # tiles right of the diagonal are 0
+                p00, p01, p02, p03 = PT[kq, jq], PT[kq, jq + 1], PT[kq, jq + 2], PT[kq, jq + 3]
+                p10, p11, p12, p13 = (
+                    PT[kq + 1, jq], PT[kq + 1, jq + 1], PT[kq + 1, jq + 2], PT[kq + 1, jq + 3]
+                )  # fmt: skip
+                p20, p21, p22, p23 = (
+                    PT[kq + 2, jq], PT[kq + 2, jq + 1], PT[kq + 2, jq + 2], PT[kq + 2, jq + 3]
+                )  # fmt: skip
+                p30, p31, p32, p33 = (
+                    PT[kq + 3, jq], PT[kq + 3, jq + 1], PT[kq + 3, jq + 2], PT[kq + 3, jq + 3]
+                )  # fmt: skip
+                c0, c1, c2, c3 = C[jq], C[jq + 1], C[jq + 2], C[jq + 3]
+                if jq == 0:
+                    for r in range(m):
+                        x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+                        z0[r] = p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
+                        z1[r] = p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
+                        z2[r] = p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
+                        z3[r] = p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
+                else:
+                    for r in range(m):
+                        x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+                        z0[r] += p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
+                        z1[r] += p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
+                        z2[r] += p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
+                        z3[r] += p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
+            for r in range(m):
+                acc[r] += z0[r] * z0[r] + z1[r] * z1[r] + z2[r] * z2[r] + z3[r] * z3[r]
+        ob = out[a:b]
+        for r in range(m):
+            ob[r] = log_norm - 0.5 * acc[r]
+        for r in range(m):
+            total += ob[r]
+    return total
+
+
+# ------------------------------------------------------------------ moments
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def moments_diag(
+    X, w, shift, start, stop, rows, lanes
+):  # pragma: no cover - compiled; covered through the engine tests
+    """Total weight, mean (relative to ``shift``) and per-feature scatter
+    ``sum w (x - mean)**2`` of rows ``start:stop`` (``w`` None for unit weights).
+
+    One pass per sub-block of ``rows`` rows: sums of ``x - c`` and
+    ``(x - c)**2`` about the previous sub-block's mean ``c``, then Chan's
+    merge. Shifted by a nearby mean, the sums lose no precision: the
+    rounding error stays below a few ulps of the final scatter (the
+    sub-blocks' distances to their predecessors add up to at most four times
+    the scatter between sub-blocks), unlike raw ``E[x**2] - E[x]**2``.
+
+    Unit weights read the sub-block as a flat array in segments of ``lanes``
+    values (a multiple of ``d``, so lane ``l`` always holds feature
+    ``l % d``): long vectorised loops whatever ``d``.
+    """
+    d = X.shape[1]
+    weight = 0.0
+    mean = np.zeros(d)
+    scatter = np.zeros(d)
+    centre = np.zeros(d)  # the shift of the current sub-block, relative to ``shift``
+    s1 = np.empty(d)
+    s2 = np.empty(d)
+    cw = np.empty(d)  # the sub-block's shift, absolute
+    cl = np.empty(lanes)  # the same per lane
+    acc1 = np.empty(lanes)
+    acc2 = np.empty(lanes)
+    for a in range(start, stop, rows):
+        b = min(a + rows, stop)
+        s1[:] = 0.0
+        s2[:] = 0.0
+        if w is None:
+            wb = float(b - a)
+            for lane in range(lanes):
+                cl[lane] = shift[lane % d] + centre[lane % d]
+            for j in range(d):
+                centre[j] = cl[j] - shift[j]  # exactly the shift used (after rounding)
+            flat = X[a:b].reshape(-1)
+            size = flat.shape[0]
+            full = size - size % lanes
+            acc1[:] = 0.0
+            acc2[:] = 0.0
+            for e in range(0, full, lanes):
+                seg = flat[e : e + lanes]
+                for lane in range(lanes):
+                    c = seg[lane] - cl[lane]
+                    acc1[lane] += c
+                    acc2[lane] += c * c
+            for lane in range(lanes):
+                s1[lane % d] += acc1[lane]
+                s2[lane % d] += acc2[lane]
+            tail = flat[full:]
+            for e in range(size - full):
+                c = tail[e] - cl[e % d]
+                s1[e % d] += c
+                s2[e % d] += c * c
+        else:
+            Xb = X[a:b]
+            wv = w[a:b]
+            wb = 0.0
+            for r in range(b - a):
+                wb += wv[r]
+            if wb == 0.0:  # no mass: as if the rows were absent
+                continue
+            for j in range(d):
+                cw[j] = shift[j] + centre[j]
+                centre[j] = cw[j] - shift[j]
+            for r in range(b - a):
+                xr = Xb[r]
+                wr = wv[r]
+                for j in range(d):
+                    c = xr[j] - cw[j]
+                    s1[j] += wr * c
+                    s2[j] += wr * c * c
+        for j in range(d):
+            m1 = s1[j] / wb  # mean minus the sub-block's shift
+            q = max(s2[j] - m1 * s1[j], 0.0)
+            mb = centre[j] + m1
+            if weight == 0.0:
+                mean[j] = mb
+                scatter[j] = q
+            else:
+                delta = mb - mean[j]
+                ratio = wb / (weight + wb)
+                mean[j] += delta * ratio
+                scatter[j] += q + delta * delta * weight * ratio
+            centre[j] = mb
+        weight += wb
+    return weight, mean, scatter
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def moments_full(
+    X, w, shift, start, stop, rows, dp
+):  # pragma: no cover - compiled; covered through the engine tests
+    """Total weight, mean (relative to ``shift``) and scatter matrix
+    ``sum w (x - mean)(x - mean)^T`` of rows ``start:stop`` (``w`` None for
+    unit weights).
+
+    Each sub-block is copied transposed into a (dp x rows) buffer (``dp``:
+    ``d`` rounded up to a multiple of 4, zero padding), centred on its own
+    mean and scaled by ``sqrt(w)``; its Gram matrix is added 4 x 4 features
+    at a time (lower triangle), then Chan's correction.
+    """
+    d = X.shape[1]
+    weight = 0.0
+    mean = np.zeros(d)
+    S = np.zeros((dp, dp))
+    C = np.zeros((dp, rows))  # padded feature rows stay 0
+    sw = np.empty(rows)
+    sb = np.empty(d)
+    for a in range(start, stop, rows):
+        b = min(a + rows, stop)
+        m = b - a
+        _load_transposed(X[a:b], shift, C)
+        if w is None:
+            wb = float(m)
+            for j in range(d):
+                cj = C[j]
+                acc = 0.0
+                for r in range(m):
+                    acc += cj[r]
+                sb[j] = acc / wb
+            for j in range(d):
+                cj = C[j]
+                mu = sb[j]
+                for r in range(m):
+                    cj[r] -= mu
+        else:
+            wv = w[a:b]
+            wb = 0.0
+            for r in range(m):
+                wb += wv[r]
+                sw[r] = np.sqrt(wv[r])
+            if wb == 0.0:
+                continue
+            for j in range(d):
+                cj = C[j]
+                acc = 0.0
+                for r in range(m):
+                    acc += wv[r] * cj[r]
+                sb[j] = acc / wb
+            for j in range(d):
+                cj = C[j]
+                mu = sb[j]
+                for r in range(m):
+                    cj[r] = (cj[r] - mu) * sw[r]
+        for jq in range(0, dp, 4):
+            for kq in range(0, jq + 4, 4):
+                _gram_tile(C, m, jq, kq, S)
+        if weight == 0.0:
+            weight = wb
+            mean[:] = sb
+            continue
+        total = weight + wb
+        ratio = wb / total
+        factor = weight * ratio
+        for j in range(d):
+            dj = (sb[j] - mean[j]) * factor
+            for k in range(j + 1):
+                S[j, k] += dj * (sb[k] - mean[k])
+        for j in range(d):
+            mean[j] += (sb[j] - mean[j]) * ratio
+        weight = total
+    scatter = np.empty((d, d))
+    for j in range(d):
+        for k in range(j + 1):
+            scatter[j, k] = S[j, k]
+            scatter[k, j] = S[j, k]
+    return weight, mean, scatter
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _gram_tile(C, m, jq, kq, S):  # pragma: no cover - compiled
+    """``S[jq:jq+4, kq:kq+4] += C[jq:jq+4, :m] @ C[kq:kq+4, :m].T``: 16 dot
+    products in one pass over the rows (only ``k <= j`` is used later)."""
+    a0, a1, a2, a3 = C[jq], C[jq + 1], C[jq + 2], C[jq + 3]
+    b0, b1, b2, b3 = C[kq], C[kq + 1], C[kq + 2], C[kq + 3]
+    s00 = s01 = s02 = s03 = 0.0
+    s10 = s11 = s12 = s13 = 0.0
+    s20 = s21 = s22 = s23 = 0.0
+    s30 = s31 = s32 = s33 = 0.0
+    for r in range(m):
+        x0, x1, x2, x3 = a0[r], a1[r], a2[r], a3[r]
+        y0, y1, y2, y3 = b0[r], b1[r], b2[r], b3[r]
+        s00 += x0 * y0
+        s01 += x0 * y1
+        s02 += x0 * y2
+        s03 += x0 * y3
+        s10 += x1 * y0
+        s11 += x1 * y1
+        s12 += x1 * y2
+        s13 += x1 * y3
+        s20 += x2 * y0
+        s21 += x2 * y1
+        s22 += x2 * y2
+        s23 += x2 * y3
+        s30 += x3 * y0
+        s31 += x3 * y1
+        s32 += x3 * y2
+        s33 += x3 * y3
+    S[jq, kq] += s00
+    S[jq, kq + 1] += s01
+    S[jq, kq + 2] += s02
+    S[jq, kq + 3] += s03
+    S[jq + 1, kq] += s10
+    S[jq + 1, kq + 1] += s11
+    S[jq + 1, kq + 2] += s12
+    S[jq + 1, kq + 3] += s13
+    S[jq + 2, kq] += s20
+    S[jq + 2, kq + 1] += s21
+    S[jq + 2, kq + 2] += s22
+    S[jq + 2, kq + 3] += s23
+    S[jq + 3, kq] += s30
+    S[jq + 3, kq + 1] += s31
+    S[jq + 3, kq + 2] += s32
+    S[jq + 3, kq + 3] += s33

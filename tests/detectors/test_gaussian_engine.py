@@ -1,0 +1,320 @@
+"""GaussianDetector's compiled engine (Numba) against the NumPy reference: moments,
+parameters and scores for diag/full x float32/float64 x weights, data far from the
+origin, 1 vs 2 threads, chunk and sub-block edges, non-contiguous input, non-finite
+input and the engine switch."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+import anomalykit.detectors
+from anomalykit import GaussianDetector
+from anomalykit.detectors import _gaussian
+
+pytest.importorskip("numba")
+
+COVARIANCES = ["diag", "full"]
+DTYPES = [np.float64, np.float32]
+#: float64 parameters and scores equal the reference to this (relative to max(|ref|, 1)).
+RTOL64 = 1e-12
+#: float32 input: both paths compute in float64 on the same values; the fitted
+#: parameters differ by rounding, which the scores amplify a little.
+RTOL32 = 1e-9
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20250101)
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    """Set the engine for one test: ``engine("numba")``, ``engine("numpy")``."""
+
+    def set_engine(name: str, threads: int | None = None) -> None:
+        monkeypatch.setattr(_gaussian, "_ENGINE", name)
+        monkeypatch.setattr(_gaussian, "_N_THREADS", threads)
+
+    return set_engine
+
+
+def make_X(rng, n, d, dtype=np.float64, offset=5.0):
+    """Correlated rows with per-feature scales and an offset."""
+    A = np.eye(d) + rng.standard_normal((d, d)) / np.sqrt(d)
+    X = rng.standard_normal((n, d)) @ A * rng.uniform(0.5, 3.0, d) + offset
+    return X.astype(dtype)
+
+
+def max_rel(a, ref):
+    a, ref = np.asarray(a, dtype=np.float64), np.asarray(ref, dtype=np.float64)
+    return float(np.max(np.abs(a - ref) / np.maximum(np.abs(ref), 1.0)))
+
+
+def fitted(engine, name, covariance, X, w=None, threads=None, **params):
+    engine(name, threads)
+    return GaussianDetector(covariance, **params).fit(X, sample_weight=w)
+
+
+def assert_same_model(a, b, rtol):
+    assert max_rel(a.mean_, b.mean_) <= rtol
+    assert max_rel(a.var_, b.var_) <= rtol * np.max(b.var_)
+    if b.covariance == "full":
+        scale = np.sqrt(np.outer(b.var_, b.var_))
+        assert np.max(np.abs(a.covariance_ - b.covariance_) / scale) <= rtol
+        assert max_rel(a.precision_cholesky_, b.precision_cholesky_) <= rtol * 100
+    assert a.n_samples_seen_ == b.n_samples_seen_
+
+
+# ------------------------------------------------------------- vs NumPy reference
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("d", [1, 2, 5, 8, 13])
+def test_engine_equals_numpy_reference(engine, rng, covariance, dtype, weighted, d):
+    n = 70_000  # several chunks, sub-blocks and a ragged tail
+    X = make_X(rng, n, d, dtype)
+    w = rng.uniform(0.0, 3.0, n) if weighted else None
+    rtol = RTOL64 if dtype == np.float64 else RTOL32
+    ref = fitted(engine, "numpy", covariance, X, w)
+    ref_scores = ref.score_samples(X)
+    fast = fitted(engine, "numba", covariance, X, w)
+    assert_same_model(fast, ref, rtol)
+    assert max_rel(fast.offset_, ref.offset_) <= rtol
+    assert max_rel(fast.score_samples(X), ref_scores) <= rtol
+    # the same model scored by both paths: only the kernels differ
+    assert max_rel(ref.score_samples(X), ref_scores) <= RTOL64
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_wide_rows(engine, rng, covariance):
+    X = make_X(rng, 2_000, 300)
+    ref = fitted(engine, "numpy", covariance, X, shrinkage=0.1 if covariance == "full" else None)
+    fast = fitted(engine, "numba", covariance, X, shrinkage=0.1 if covariance == "full" else None)
+    assert_same_model(fast, ref, RTOL64)
+    assert max_rel(fast.score_samples(X), ref.score_samples(X)) <= RTOL64
+
+
+@pytest.mark.filterwarnings("ignore:n_samples=.* <= n_features")
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("n", [2, 3, 31, 257, 32_768, 32_769, 32_768 * 3 + 7])
+def test_ragged_chunks_and_blocks(engine, rng, covariance, n):
+    """Row counts around the chunk (32768 rows), sub-block and lane sizes."""
+    for d in (3, 4, 9):
+        X = make_X(rng, n, d)
+        ref = fitted(engine, "numpy", covariance, X, reg_covar=1e-3, epsilon=1e-3)
+        fast = fitted(engine, "numba", covariance, X, reg_covar=1e-3, epsilon=1e-3)
+        assert_same_model(fast, ref, RTOL64)
+        assert max_rel(fast.score_samples(X), ref.score_samples(X)) <= RTOL64
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_float32_accumulates_in_float64(engine, rng, covariance):
+    """float32 rows give the model and scores of the same values in float64."""
+    X32 = make_X(rng, 50_000, 6, np.float32, offset=1e4)
+    engine("numba")
+    a = GaussianDetector(covariance).fit(X32)
+    b = GaussianDetector(covariance).fit(X32.astype(np.float64))
+    assert_same_model(a, b, RTOL64)
+    assert max_rel(a.score_samples(X32), b.score_samples(X32.astype(np.float64))) <= RTOL64
+
+
+# ------------------------------------------------------------ far from the origin
+def exact_moments(X):
+    """Mean and per-feature scatter with correctly rounded sums (math.fsum)."""
+    cols = [X[:, j].tolist() for j in range(X.shape[1])]
+    mean = np.array([math.fsum(c) / len(c) for c in cols])
+    Xc = X - mean  # exact: every value is within a factor 2 of the mean
+    return mean, Xc
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_large_offset_diag_is_exact(engine, rng, weighted):
+    n, d = 60_000, 3
+    X = 1e6 + rng.standard_normal((n, d)) * np.array([1.0, 0.1, 3.0])
+    w = rng.integers(0, 3, n).astype(np.float64) if weighted else None
+    fast = fitted(engine, "numba", "diag", X, w, reg_covar=0.0)
+    Xw = X if w is None else np.repeat(X, w.astype(int), axis=0)
+    mean, Xc = exact_moments(Xw)
+    var = np.array([math.fsum((Xc[:, j] ** 2).tolist()) for j in range(d)]) / Xw.shape[0]
+    assert np.max(np.abs(fast.mean_ - mean) / mean) <= 1e-15
+    assert max_rel(fast.var_, var) <= 1e-13
+    ref = fitted(engine, "numpy", "diag", X, w, reg_covar=0.0)
+    assert max_rel(fast.var_, ref.var_) <= RTOL64
+
+
+def test_large_offset_full_is_exact(engine, rng):
+    n, d = 60_000, 4
+    X = 1e6 + make_X(rng, n, d, offset=0.0)
+    fast = fitted(engine, "numba", "full", X, reg_covar=0.0)
+    _, Xc = exact_moments(X)
+    cov = (
+        np.array([[math.fsum((Xc[:, j] * Xc[:, k]).tolist()) for k in range(d)] for j in range(d)])
+        / n
+    )
+    scale = np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    assert np.max(np.abs(fast.covariance_ - cov) / scale) <= 1e-13
+    ref = fitted(engine, "numpy", "full", X, reg_covar=0.0)
+    assert np.max(np.abs(fast.covariance_ - ref.covariance_) / scale) <= RTOL64
+    # Scores: the engine centres each row before the product; compare with the
+    # same maths in NumPy (the reference's X @ P - mean @ P cancels: 6e-11 here).
+    engine("numba")
+    scores = fast.score_samples(X)
+    z = (X - fast.mean_) @ fast.precision_cholesky_
+    expected = fast._log_norm - 0.5 * np.einsum("ij,ij->i", z, z)
+    assert max_rel(scores, expected) <= RTOL64
+
+
+# ----------------------------------------------------------------------- threads
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_and_two_threads_are_bit_identical(engine, rng, covariance, dtype, weighted):
+    n = 100_003  # 4 chunks, the last one ragged
+    X = make_X(rng, n, 7, dtype)
+    w = rng.uniform(0.0, 2.0, n) if weighted else None
+    one = fitted(engine, "numba", covariance, X, w, threads=1)
+    s1 = one.score_samples(X)
+    two = fitted(engine, "numba", covariance, X, w, threads=2)
+    s2 = two.score_samples(X)
+    np.testing.assert_array_equal(one.mean_, two.mean_)
+    np.testing.assert_array_equal(one.var_, two.var_)
+    if covariance == "full":
+        np.testing.assert_array_equal(one.covariance_, two.covariance_)
+    assert one.offset_ == two.offset_
+    np.testing.assert_array_equal(s1, s2)
+    np.testing.assert_array_equal(one.score_samples(X), s2)  # scored on 2 threads
+
+
+def test_threadpool_limits_are_honoured(engine):
+    engine("numba")
+    with threadpool_limits(limits=1):
+        assert _gaussian._engine_threads() == 1
+    _gaussian._N_THREADS = 3
+    assert _gaussian._engine_threads() == 3
+    _gaussian._N_THREADS = None
+    assert 1 <= _gaussian._engine_threads() <= _gaussian.n_threads()
+
+
+# -------------------------------------------------------------------- partial_fit
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_partial_fit_is_unaffected(engine, rng, covariance):
+    X = make_X(rng, 30_000, 5)
+    chunks = np.array_split(X, [7_000, 7_001, 20_000])
+    models = {}
+    for name in ("numpy", "numba"):
+        engine(name)
+        det = GaussianDetector(covariance, epsilon=1e-4)
+        for part in chunks:
+            det.partial_fit(part)
+        models[name] = det
+    batch = fitted(engine, "numba", covariance, X, epsilon=1e-4)
+    assert_same_model(models["numba"], models["numpy"], RTOL64)
+    assert_same_model(models["numba"], batch, RTOL64)
+    assert max_rel(models["numba"].score_samples(X), batch.score_samples(X)) <= RTOL64
+
+
+# ------------------------------------------------------------------ input layouts
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_non_contiguous_input_gives_identical_results(engine, rng, covariance, weighted):
+    X = make_X(rng, 40_000, 6)
+    w = rng.uniform(0.0, 2.0, 40_000) if weighted else None
+    wide = np.repeat(X, 2, axis=1)
+    for other in (np.asfortranarray(X), wide[:, ::2]):
+        assert not other.flags.c_contiguous
+        a = fitted(engine, "numba", covariance, X, w)
+        b = fitted(engine, "numba", covariance, other, w)
+        np.testing.assert_array_equal(a.mean_, b.mean_)
+        np.testing.assert_array_equal(a.var_, b.var_)
+        np.testing.assert_array_equal(a.score_samples(X), a.score_samples(other))
+
+
+# ------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_raises_as_the_reference(engine, rng, covariance, bad):
+    X = make_X(rng, 20_000, 3)
+    X_bad = X.copy()
+    X_bad[12_345, 1] = bad
+    messages = []
+    for name in ("numpy", "numba"):
+        det = fitted(engine, name, covariance, X)
+        with pytest.raises(ValueError) as score_error:
+            det.score_samples(X_bad)
+        fresh = GaussianDetector(covariance)
+        with pytest.raises(ValueError) as fit_error:
+            fresh.fit(X_bad)
+        assert not hasattr(fresh, "n_features_in_")
+        with pytest.raises(ValueError) as refit_error:
+            det.fit(X_bad[:, :2])  # a failed refit leaves n_features_in_ as it was
+        assert det.n_features_in_ == 3
+        with pytest.raises(ValueError) as weight_error:
+            GaussianDetector(covariance).fit(X_bad, sample_weight=-np.ones(20_000))
+        messages.append([str(e.value) for e in (score_error, fit_error, refit_error, weight_error)])
+    assert messages[0] == messages[1]
+    assert "NaN" in messages[1][0] or "infinity" in messages[1][0]
+
+
+def test_bad_weights_with_finite_input_raise_the_weight_error(engine, rng):
+    engine("numba")
+    with pytest.raises(ValueError, match="non-negative"):
+        GaussianDetector().fit(make_X(rng, 100, 2), sample_weight=-np.ones(100))
+
+
+@pytest.mark.filterwarnings("ignore::anomalykit.ConstantFeatureWarning")
+@pytest.mark.parametrize("covariance", COVARIANCES)
+def test_overflow_of_finite_input_behaves_as_numpy(engine, covariance):
+    """Finite rows whose sums overflow: the engine hands over to the reference."""
+    X = np.array([[1e200, 1.0], [-1e200, 2.0], [3e200, 0.0], [0.0, 1.5]])
+    outcomes = []
+    for name in ("numpy", "numba"):
+        engine(name)
+        with np.errstate(all="ignore"):
+            try:
+                det = GaussianDetector(covariance, epsilon=1e-3).fit(X)
+            except ValueError as error:
+                outcomes.append(str(error))
+            else:
+                outcomes.append((det.mean_.tolist(), det.var_.tolist()))
+    assert outcomes[0] == outcomes[1]
+    # a finite row whose score overflows gives -inf on both paths
+    ok = np.array([[0.0, 1.0], [1.0, 2.0], [2.0, 0.5], [0.5, 1.5]])
+    with np.errstate(all="ignore"):
+        scores = [
+            fitted(engine, name, covariance, ok, epsilon=1e-3).score_samples([[1e300, 0.0]])
+            for name in ("numpy", "numba")
+        ]
+    assert scores[0][0] == scores[1][0] == -np.inf
+
+
+# ------------------------------------------------------------------ engine switch
+def test_engine_switch(engine, rng, monkeypatch):
+    X = make_X(rng, 500, 3)
+    engine("cuda")
+    with pytest.raises(ValueError, match="_ENGINE"):
+        GaussianDetector().fit(X)
+    # without the compiled module: "auto" falls back to NumPy, "numba" says why
+    monkeypatch.setitem(sys.modules, "anomalykit.detectors._gaussian_kernels", None)
+    monkeypatch.delattr(anomalykit.detectors, "_gaussian_kernels", raising=False)
+    ref = fitted(engine, "numpy", "full", X)
+    auto = fitted(engine, "auto", "full", X)
+    np.testing.assert_array_equal(auto.covariance_, ref.covariance_)
+    np.testing.assert_array_equal(auto.score_samples(X), ref.score_samples(X))
+    engine("numba")
+    with pytest.raises(ImportError, match="pip install numba"):
+        GaussianDetector().fit(X)
+
+
+def test_kernels_are_not_imported_with_anomalykit():
+    code = (
+        "import sys, anomalykit; from anomalykit import GaussianDetector; "
+        "assert 'anomalykit.detectors._gaussian_kernels' not in sys.modules; "
+        "assert 'numba' not in sys.modules, 'numba imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
