@@ -15,9 +15,19 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
+from .._utils._threads import n_threads
 from .._utils._validation import check_in, check_real, check_sample_weight
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
-from ._lloyd import assign, lloyd_step, row_norms_sq
+from ._lloyd import (
+    _chunks,
+    _compiled_kernels,
+    _run_blocks,
+    assign,
+    lloyd_bounded,
+    lloyd_step,
+    row_norms_sq,
+    use_bounds,
+)
 
 __all__ = ["KMeans"]
 
@@ -338,35 +348,72 @@ def _lloyd(
 
     Stops when the labels stop changing (then labels and centres agree), or
     when the summed squared centre shift is ``<= tol`` (then the rows are
-    assigned once more to the final centres).
+    assigned once more to the final centres). Dense Euclidean data with enough
+    rows and distance work per row goes to the bounded engine
+    (:func:`._lloyd.lloyd_bounded`: the same labels and iterations, most
+    distances skipped); the rest takes plain steps (:func:`._lloyd.lloyd_step`).
     """
+    if use_bounds(X, centers.shape[0], spherical):
+        labels, centers, n_iter = lloyd_bounded(X, centers, w, max_iter, tol)
+    else:
+        labels, centers, n_iter = _lloyd_plain(X, centers, w, x_sq, max_iter, tol, spherical)
+    dist = _sq_distances_to_own(X, centers, labels, x_sq)
+    return labels, centers, _objective(dist, w, "cosine" if spherical else "euclidean"), n_iter
+
+
+def _lloyd_plain(
+    X: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    w: np.ndarray,
+    x_sq: np.ndarray,
+    max_iter: int,
+    tol: float,
+    spherical: bool,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The iterations of :func:`_lloyd` by plain steps: ``(labels, centers, n_iter)``."""
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     strict = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
         step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical)
         shift = float(np.sum((step.centers - centers) ** 2))
         centers = step.centers
-        if np.array_equal(step.labels, labels_old):
+        if _same_labels(step.labels, labels_old):
             strict = True
             break
         if shift <= tol:
             break
         labels_old = step.labels
     labels = step.labels if strict else assign(X, centers, x_sq)[0]
-    dist = _sq_distances_to_own(X, centers, labels, x_sq)
-    return labels, centers, _objective(dist, w, "cosine" if spherical else "euclidean"), n_iter
+    return labels, centers, n_iter
+
+
+def _same_labels(a: np.ndarray, b: np.ndarray) -> bool:
+    """``np.array_equal(a, b)``, answering early from the first rows when they
+    differ there (as they do in every iteration but the last few)."""
+    head = min(a.shape[0], 4096)
+    return bool(np.array_equal(a[:head], b[:head]) and np.array_equal(a, b))
 
 
 def _sq_distances_to_own(
     X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np.ndarray, x_sq: np.ndarray
 ) -> np.ndarray:
     """``||x_i - c_{label_i}||^2`` for every row (exact differences for dense rows,
-    in blocks so no n x d temporary is made)."""
+    compiled and threaded over chunks of rows, or in NumPy blocks so no n x d
+    temporary is made)."""
     if sp.issparse(X):
         dots = np.asarray(X.multiply(centers[labels]).sum(axis=1)).ravel()
         out = x_sq - 2 * dots + np.einsum("ij,ij->i", centers, centers)[labels]
         return np.maximum(out, 0)
     out = np.empty(X.shape[0], dtype=X.dtype)
+    kernels = _compiled_kernels(None)
+    if kernels is not None:
+        X, C = np.ascontiguousarray(X), np.ascontiguousarray(centers, dtype=X.dtype)
+
+        def work(start: int, stop: int) -> None:
+            kernels.own_sq_distances_chunk(X, C, labels, out, start, stop)
+
+        _run_blocks(work, _chunks(X.shape[0], X.shape[1]), n_threads())
+        return out
     rows = max(1024, 2**20 // max(X.shape[1], 1))
     for start in range(0, X.shape[0], rows):
         diff = X[start : start + rows] - centers[labels[start : start + rows]]

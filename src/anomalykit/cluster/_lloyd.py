@@ -17,11 +17,20 @@ Two paths compute the same step:
 
 Partial sums are added in chunk (block) order, so results do not depend on
 the number of threads.
+
+For whole runs on dense Euclidean rows, :func:`lloyd_bounded` (driven by
+``KMeans``) keeps per-row distance bounds between iterations
+(:class:`BoundedLloyd`, kernels in :mod:`._numba_bounds`): the same labels as
+plain steps, bit for bit, with most distances skipped once the centres settle.
+:func:`use_bounds` picks it by the data's shape; the plain step stays the path
+of sparse, cosine and small data, and the reference.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,10 +50,15 @@ _BLOCK_BYTES = 2 * 2**20
 #: number of threads) and their sums are added in chunk order, so results do not
 #: depend on the threads.
 _CHUNK_ROWS = 8192
+#: ... and each chunk holds at least this much distance work (rows x k x d) when
+#: there are rows enough for 8 chunks: a chunk of light rows (few features and
+#: centres) otherwise costs less than handing it to a thread.
+_CHUNK_WORK = 2**22
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
+def _chunks(n: int, work_per_row: int = 1) -> list[tuple[int, int]]:
     rows = max(_CHUNK_ROWS, -(-n // 64))  # at most 64 chunks: little Python per step
+    rows = max(rows, min(-(-n // 8), _CHUNK_WORK // max(work_per_row, 1)))
     return [(start, min(start + rows, n)) for start in range(0, n, rows)]
 
 
@@ -108,13 +122,27 @@ def _numpy_threads(n_features: int, n_clusters: int) -> int:
     return n_threads() if n_features <= 32 and n_clusters <= 128 else 1
 
 
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A thread pool of ``threads`` workers, made once and kept: starting threads
+    for every step cost milliseconds on a busy machine (k-means++ runs two
+    passes per centre)."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="anomalykit")
+        return _POOLS[threads]
+
+
 def _run_blocks(func, blocks, threads: int) -> list:
     """``func(start, stop)`` for every block, in block order, on ``threads`` threads
     with one BLAS thread each."""
     if threads <= 1 or len(blocks) == 1:
         return [func(a, b) for a, b in blocks]
-    with one_blas_thread(), ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda ab: func(*ab), blocks))
+    with one_blas_thread():
+        return list(_pool(threads).map(lambda ab: func(*ab), blocks))
 
 
 def assign(
@@ -147,7 +175,8 @@ def assign(
         def work(start: int, stop: int) -> None:
             kernels.assign_chunk(X, centers_c, c_sq, x_sq_c, labels, dist, start, stop, rows)
 
-        _run_blocks(work, _chunks(n), n_threads() if threads is None else threads)
+        blocks = _chunks(n, centers.shape[0] * X.shape[1])
+        _run_blocks(work, blocks, n_threads() if threads is None else threads)
         return labels, dist
 
     def work(start: int, stop: int) -> None:
@@ -245,12 +274,15 @@ def lloyd_step(
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
         rows = _sub_block_rows(k, centers.dtype.itemsize)
 
-        def work(start: int, stop: int) -> np.ndarray:
+        def work(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
             sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-            kernels.lloyd_chunk(X, centers_c, c_sq, sample_weight, labels, sums, start, stop, rows)
-            return sums
+            wsum = np.zeros(k, dtype=np.float64)
+            kernels.lloyd_chunk(
+                X, centers_c, c_sq, sample_weight, labels, sums, wsum, start, stop, rows
+            )
+            return sums, wsum
 
-        blocks = _chunks(n)
+        blocks = _chunks(n, k * X.shape[1])
         if threads is None:
             threads = n_threads()
     else:
@@ -266,9 +298,39 @@ def lloyd_step(
             threads = _numpy_threads(X.shape[1], k)
     partial = _run_blocks(work, blocks, threads)
     sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-    for part in partial:  # block order: the same sums on any number of threads
-        sums += part
-    weights = np.bincount(labels, weights=sample_weight, minlength=k)
+    if kernels is not None:  # the chunks' sums and weights
+        weights = np.zeros(k, dtype=np.float64)
+        for part, wpart in partial:  # chunk order: the same sums on any number of threads
+            sums += part
+            weights += wpart
+    else:
+        for part in partial:  # block order: the same sums on any number of threads
+            sums += part
+        weights = np.bincount(labels, weights=sample_weight, minlength=k)
+    new, empty = _new_centers(
+        X, centers, sample_weight, labels, sums, weights, x_sq_norms, spherical, threads, engine
+    )
+    return LloydStep(labels, new, weights, empty)
+
+
+def _new_centers(
+    X: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    sample_weight: np.ndarray,
+    labels: np.ndarray,
+    sums: np.ndarray,
+    weights: np.ndarray,
+    x_sq_norms: np.ndarray | None,
+    spherical: bool,
+    threads: int | None,
+    engine: str | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The centres implied by per-cluster ``sums`` and ``weights`` (float64, changed
+    in place when clusters are re-seeded), and the clusters that were empty.
+
+    An empty cluster takes the row of positive weight farthest from its own
+    centre, and that row's weight, as scikit-learn does.
+    """
     empty = np.flatnonzero(weights == 0)
     if empty.size:
         _, dist = assign(X, centers, x_sq_norms, threads=threads, engine=engine)
@@ -292,4 +354,315 @@ def lloyd_step(
         norms = np.sqrt(np.einsum("ij,ij->i", new, new))
         norms[norms == 0] = 1
         new /= norms[:, np.newaxis]
-    return LloydStep(labels, new.astype(centers.dtype, copy=False), weights, empty)
+    return new.astype(centers.dtype, copy=False), empty
+
+
+# --------------------------------------------------------------------------- bounds
+
+#: Yinyang's rule of thumb (Ding et al. 2015): about one group of centres per 10
+#: centres; fewer than 20 centres make one group, i.e. Hamerly's single lower bound.
+_CENTERS_PER_GROUP = 10
+#: At most this many groups, and lower bounds (float32, n x groups) of at most this
+#: many bytes: past that, more groups cost more memory traffic than they save.
+_MAX_GROUPS = 32
+_LOWER_BYTES = 256 * 2**20
+#: Bounds need distance work per row worth more than their own bookkeeping (about
+#: 28 bytes of state per row read and written each iteration): below this k * d,
+#: the plain step (tens of ns per row) is as fast as the bounds' pass alone.
+_BOUNDED_MIN_WORK = 256
+#: Fewer rows than this: the plain step (the bounds' set-up costs more than they save).
+_BOUNDED_MIN_ROWS = 4096
+#: After this many consecutive iterations in which the bounds cost more than plain
+#: steps would have (by the cost model below), the run continues with plain steps.
+_UNPROFITABLE_STREAK = 2
+
+# Cost model, ns per item on one core (measured on AMD EPYC, AVX2/AVX-512, float32):
+# a plain step's row; a row's bound update; an upper bound tightened; one candidate's
+# dot product; a row computed against every centre (gather, product, all bounds).
+# Only the ratios matter, and only for two decisions, both deterministic (they read
+# counts, never clocks): the candidates one row may take one by one, and whether to
+# go on with bounds at all.
+
+
+def _cost_plain_row(k: int, d: int) -> float:
+    return 2.0 + 0.032 * k * d
+
+
+def _cost_single(d: int) -> float:
+    return 10.0 + 0.12 * d
+
+
+def _cost_full_row(k: int, d: int) -> float:
+    return 10.0 + 1.5 * _cost_plain_row(k, d)
+
+
+def _bounds_kernels():
+    """The compiled kernels of :class:`BoundedLloyd` (they need Numba)."""
+    from . import _numba_bounds
+
+    return _numba_bounds
+
+
+def default_groups(n_samples: int, n_clusters: int) -> int:
+    """Groups of centres for the lower bounds: ``n_clusters // 10`` (Yinyang),
+    1 (Hamerly) below 20 centres, capped by :data:`_MAX_GROUPS` and memory."""
+    by_memory = max(1, _LOWER_BYTES // (4 * max(n_samples, 1)))
+    return max(1, min(n_clusters // _CENTERS_PER_GROUP, _MAX_GROUPS, by_memory))
+
+
+def _center_groups(centers: np.ndarray, n_groups: int) -> np.ndarray:
+    """Group of each centre: 5 Lloyd iterations on the centres themselves (float64),
+    from evenly spaced centres, as Yinyang groups its initial centres; empty
+    groups are dropped, so the groups are numbered 0 .. t-1 and none is empty."""
+    k = centers.shape[0]
+    if n_groups <= 1:
+        return np.zeros(k, dtype=np.intp)
+    C = centers.astype(np.float64)
+    G = C[np.linspace(0, k - 1, n_groups).astype(np.intp)]
+    for _ in range(5):
+        D = np.einsum("ij,ij->i", G, G)[np.newaxis, :] - 2 * C @ G.T
+        group = np.argmin(D, axis=1)
+        for g in range(n_groups):
+            members = group == g
+            if members.any():
+                G[g] = C[members].mean(axis=0)
+    _, group = np.unique(group, return_inverse=True)
+    return group.reshape(-1).astype(np.intp)
+
+
+class BoundedLloyd:
+    """Lloyd iterations on dense rows that skip most distance computations by bounds.
+
+    Each :meth:`step` equals :func:`lloyd_step` (compiled engine) from the same
+    centres: the same labels, bit for bit (a row the bounds settle provably
+    keeps its label under the plain kernel's rounding; a row they cannot
+    settle is computed by the plain kernel's own arithmetic, or one candidate
+    at a time when no near tie leaves room for rounding to decide; see
+    :mod:`._numba_bounds`), and the same centres up to the rounding of the
+    per-cluster sums, which move with the rows that change cluster instead of
+    being summed afresh (within 1e-15 relative; the same float32 centres in
+    practice).
+
+    ``n_groups`` groups of centres (Yinyang; 1 is Hamerly) each give every row
+    one lower bound; default :func:`default_groups`. ``max_candidates``: a
+    row with more candidate centres than this is computed against all of
+    them by BLAS (default: where that is cheaper by the cost model). The
+    state (labels, an upper bound and ``n_groups`` lower bounds per row)
+    persists between steps, which may be given any centres: the bounds move
+    by how far each centre moved since the previous pass.
+
+    Attributes for tests and benchmarks: ``evaluations`` (row-centre distances
+    computed so far: k per row computed in full, 1 per tightened bound or
+    candidate) and ``last_stats`` (in the last pass: rows whose label changed,
+    rows computed in full, bounds tightened, candidates computed one by one);
+    ``profitable`` is False once the bounds have cost more than plain steps
+    (cost model) for :data:`_UNPROFITABLE_STREAK` passes in a row.
+
+    Prior validation of data is assumed: dense, finite, float32 or float64.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        sample_weight: np.ndarray,
+        n_clusters: int,
+        *,
+        n_groups: int | None = None,
+        max_candidates: int | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self._kernels = _bounds_kernels()
+        self.X = np.ascontiguousarray(X)
+        n, d = self.X.shape
+        self.w = np.ascontiguousarray(sample_weight, dtype=np.float64)
+        self.n_clusters = k = int(n_clusters)
+        self.n_groups = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
+        if max_candidates is None:
+            max_candidates = int(_cost_full_row(k, d) / _cost_single(d))
+        self.max_candidates = max_candidates
+        self.threads = n_threads() if threads is None else threads
+        self._blocks = _chunks(n, k * d)
+        self._rows = _sub_block_rows(k, self.X.dtype.itemsize)
+        # The plain kernel's ||c||^2 - 2 x.c has rounding error below
+        # gamma_(d+2) (||c||^2 + 2 ||x|| ||c||) in any summation order, plus one
+        # rounding of the running minimum: (d + 8) eps bounds both, with room.
+        self._coef = (d + 8) * float(np.finfo(self.X.dtype).eps)
+        self.labels = np.full(n, -1, dtype=np.intp)
+        self.upper = np.empty(n)
+        self.lower = np.empty((n, 0), dtype=np.float32)
+        self.x_norm = np.empty(n)
+        self.sums = np.zeros((k, d))
+        self.weights = np.zeros(k)
+        self.npos = np.zeros(k, dtype=np.int64)
+        self.group = np.zeros(k, dtype=np.intp)
+        self._gstart = self._gmembers = self.group
+        self._centers: np.ndarray | None = None  # the centres the bounds refer to
+        self.evaluations = 0
+        self.last_stats = np.zeros(4, dtype=np.int64)
+        self.profitable = True
+        self._streak = 0
+        X_c, kern = self.X, self._kernels
+        self._run(lambda a, b: kern.row_norm64_chunk(X_c, self.x_norm, a, b))
+
+    def _run(self, func) -> list:
+        return _run_blocks(func, self._blocks, self.threads)
+
+    def _pass(self, centers: np.ndarray, accumulate: bool) -> int:
+        """Labels w.r.t. ``centers`` (bounds first), and with ``accumulate`` the
+        sums brought up to date; returns the number of labels that changed."""
+        kern, X = self._kernels, self.X
+        (n, d), k = X.shape, self.n_clusters
+        C = np.ascontiguousarray(centers, dtype=X.dtype)
+        c_sq = np.einsum("ij,ij->i", C, C)  # as lloyd_step: the same products
+        C64 = C.astype(np.float64)
+        first = self._centers is None
+        if first:
+            self.group = _center_groups(C, self.n_groups)
+            t = int(self.group.max()) + 1
+            self._gmembers = np.argsort(self.group, kind="stable")
+            self._gstart = np.searchsorted(self.group[self._gmembers], np.arange(t + 1))
+            self.lower = np.empty((n, t), dtype=np.float32)
+            drift = np.zeros(k)
+        else:
+            moved = C64 - self._centers
+            drift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
+        t = self.lower.shape[1]
+        gdrift = np.zeros(t)
+        np.maximum.at(gdrift, self.group, drift)
+        cc, separation = kern.center_distances(C)
+        cmax = float(np.sqrt(np.max(np.einsum("ij,ij->i", C64, C64))))
+        nb = len(self._blocks)
+        parts = np.zeros((nb, k if accumulate else 1, d))
+        wparts = np.zeros((nb, k))
+        nparts = np.zeros((nb, k), dtype=np.int64)
+        stats = np.zeros((nb, 4), dtype=np.int64)
+        index = {start: b for b, (start, _) in enumerate(self._blocks)}
+
+        def work(start: int, stop: int) -> None:
+            b = index[start]
+            kern.bounded_chunk(
+                X, C, c_sq, self.w, self.x_norm, self.labels, self.upper, self.lower,
+                self.group, self._gstart, self._gmembers, drift, gdrift, cc, separation,
+                self._coef, cmax, parts[b], wparts[b], nparts[b], stats[b],
+                start, stop, self._rows, first, accumulate, self.max_candidates,
+            )  # fmt: skip
+
+        self._run(work)
+        if accumulate:
+            if first:
+                self.sums[...] = 0
+                self.weights[...] = 0
+                self.npos[...] = 0
+            for b in range(nb):  # chunk order: the same sums on any number of threads
+                self.sums += parts[b]
+                self.weights += wparts[b]
+                self.npos += nparts[b]
+        self._centers = C64
+        self.last_stats = stats.sum(axis=0)
+        _, full, tightened, singles = (int(x) for x in self.last_stats)
+        self.evaluations += full * k + tightened + singles
+        if not first:
+            cost = (
+                n * (8.0 + 0.5 * t)
+                + tightened * (4.0 + 0.3 * d)
+                + singles * _cost_single(d)
+                + full * _cost_full_row(k, d)
+            )
+            self._streak = self._streak + 1 if cost > n * _cost_plain_row(k, d) else 0
+            self.profitable = self._streak < _UNPROFITABLE_STREAK
+        return int(self.last_stats[0])
+
+    def _step(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """New centres, cluster weights, re-seeded clusters, labels changed."""
+        changed = self._pass(centers, accumulate=True)
+        sums, weights = self.sums.copy(), self.weights.copy()
+        settled = self.npos == 0  # no row of positive weight: exactly empty
+        sums[settled] = 0
+        weights[settled] = 0
+        # Re-seeding changes the returned centres only: the state stays that of the labels.
+        new, empty = _new_centers(
+            self.X, centers, self.w, self.labels, sums, weights, None, False, self.threads, "numba"
+        )
+        return new, weights, empty, changed
+
+    def step(self, centers: np.ndarray) -> LloydStep:
+        """One Lloyd iteration from ``centers``, as :func:`lloyd_step`."""
+        new, weights, empty, _ = self._step(centers)
+        return LloydStep(self.labels.copy(), new, weights, empty)
+
+    def assign(self, centers: np.ndarray) -> np.ndarray:
+        """Labels w.r.t. ``centers``, as :func:`assign`'s (the sums are left as they
+        were: call it last)."""
+        self._pass(centers, accumulate=False)
+        return self.labels.copy()
+
+
+def use_bounds(X: np.ndarray | sp.csr_matrix, n_clusters: int, spherical: bool) -> bool:
+    """Whether :func:`lloyd_bounded` serves this data: dense Euclidean rows, Numba
+    installed, enough rows, and enough distance work per row (``k * d``) for the
+    bounds to pay for their bookkeeping."""
+    if sp.issparse(X) or spherical or n_clusters < 2 or X.shape[0] < _BOUNDED_MIN_ROWS:
+        return False
+    if n_clusters * X.shape[1] < _BOUNDED_MIN_WORK:
+        return False
+    try:
+        _bounds_kernels()
+    except ImportError:
+        return False
+    return True
+
+
+def lloyd_bounded(
+    X: np.ndarray,
+    centers: np.ndarray,
+    sample_weight: np.ndarray,
+    max_iter: int,
+    tol: float,
+    *,
+    n_groups: int | None = None,
+    max_candidates: int | None = None,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Lloyd iterations to convergence with :class:`BoundedLloyd`; scikit-learn's
+    stopping rule, as ``KMeans``'s plain loop: stop when no label changes
+    (strict convergence), or when the summed squared centre shift is ``<= tol``
+    (then the rows are assigned once more, to the final centres).
+
+    Where the bounds stop paying (``BoundedLloyd.profitable``: uniform data in
+    many dimensions, whose rows sit near several centres) the run goes on with
+    plain steps; the labels are the same either way.
+
+    Returns ``(labels, centers, n_iter)``, equal to the plain loop's.
+    """
+    engine = BoundedLloyd(
+        X, sample_weight, centers.shape[0], n_groups=n_groups,
+        max_candidates=max_candidates, threads=threads,
+    )  # fmt: skip
+    strict = False
+    labels_old = None
+    with one_blas_thread() if engine.threads > 1 else _nullcontext():
+        for n_iter in range(1, max_iter + 1):
+            if engine.profitable:
+                new, _, _, changed = engine._step(centers)
+                labels = engine.labels
+            else:
+                if labels_old is None:
+                    labels_old = engine.labels.copy()
+                step = lloyd_step(X, centers, sample_weight, threads=engine.threads)
+                new, labels = step.centers, step.labels
+                changed = int(np.count_nonzero(labels != labels_old))
+                labels_old = labels
+            shift = float(np.sum((new - centers) ** 2))
+            centers = new
+            if n_iter > 1 and changed == 0:
+                strict = True
+                break
+            if shift <= tol:
+                break
+        if strict:
+            labels = labels.copy()
+        elif engine.profitable:
+            labels = engine.assign(centers)
+        else:
+            labels = assign(X, centers, threads=engine.threads)[0]
+    return labels, centers, n_iter

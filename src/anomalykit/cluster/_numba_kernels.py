@@ -18,7 +18,36 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["assign_chunk", "lloyd_chunk"]
+__all__ = ["assign_chunk", "lloyd_chunk", "own_sq_distances_chunk", "products"]
+
+#: Up to this many features the products ``C @ Xb.T`` are plain loops over a
+#: transposed copy of the block (vectorised over rows); BLAS does poorly with so
+#: short an inner dimension.
+DIRECT_MAX_FEATURES = 4
+
+
+@njit(nogil=True, cache=True)
+def products(centers, X, start, stop):  # pragma: no cover - compiled
+    """``centers @ X[start:stop].T``, shape (k, stop - start), in X's dtype: BLAS,
+    or for few features loops over a transposed copy of the rows."""
+    d = X.shape[1]
+    if d > DIRECT_MAX_FEATURES:
+        return np.dot(centers, X[start:stop].T)
+    k, m = centers.shape[0], stop - start
+    Xt = np.empty((d, m), dtype=X.dtype)
+    for i in range(m):
+        for f in range(d):
+            Xt[f, i] = X[start + i, f]
+    DT = np.empty((k, m), dtype=X.dtype)
+    for j in range(k):
+        c = centers[j, 0]
+        for i in range(m):
+            DT[j, i] = c * Xt[0, i]
+        for f in range(1, d):
+            c = centers[j, f]
+            for i in range(m):
+                DT[j, i] += c * Xt[f, i]
+    return DT
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -28,7 +57,7 @@ def _nearest(
     """``labels[start:stop]`` and ``best[:stop-start]`` (= ``||c||^2 - 2 x.c``
     of the nearest centre) for one sub-block of rows."""
     m = stop - start
-    DT = np.dot(centers, X[start:stop].T)  # (k, m): x.c for every centre and row
+    DT = products(centers, X, start, stop)  # (k, m): x.c for every centre and row
     lab = labels[start:stop]
     c0 = c_sq[0]
     for i in range(m):
@@ -51,12 +80,14 @@ def lloyd_chunk(
     w: np.ndarray,
     labels: np.ndarray,
     sums: np.ndarray,
+    wsum: np.ndarray,
     start: int,
     stop: int,
     rows: int,
 ) -> None:  # pragma: no cover - compiled; covered through lloyd_step's tests
-    """Nearest centre of rows ``start:stop`` into ``labels``, and
-    ``sums[label] += w * x`` (``sums`` float64 whatever X's dtype)."""
+    """Nearest centre of rows ``start:stop`` into ``labels``,
+    ``sums[label] += w * x`` (``sums`` float64 whatever X's dtype) and
+    ``wsum[label] += w``."""
     d = X.shape[1]
     best = np.empty(rows, dtype=X.dtype)
     for a in range(start, stop, rows):
@@ -65,8 +96,10 @@ def lloyd_chunk(
         for i in range(a, b):
             arg = labels[i]
             wi = w[i]
+            wsum[arg] += wi
+            srow, xrow = sums[arg], X[i]  # 1-D views indexed from 0: vectorised
             for f in range(d):
-                sums[arg, f] += wi * X[i, f]
+                srow[f] += wi * xrow[f]
 
 
 @njit(nogil=True, cache=True)
@@ -89,3 +122,18 @@ def assign_chunk(
         _nearest(X, centers, c_sq, a, b, labels, best)
         for i in range(a, b):
             dist[i] = max(x_sq[i] + best[i - a], 0)
+
+
+@njit(nogil=True, cache=True)
+def own_sq_distances_chunk(
+    X: np.ndarray, centers: np.ndarray, labels: np.ndarray, out: np.ndarray, start: int, stop: int
+) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
+    """``out[i] = ||x_i - c_{label_i}||^2`` from exact differences (in X's dtype,
+    summed in feature order, as NumPy's einsum over a difference would)."""
+    for i in range(start, stop):
+        a = labels[i]
+        s = X.dtype.type(0)
+        for f in range(X.shape[1]):
+            diff = X[i, f] - centers[a, f]
+            s += diff * diff
+        out[i] = s

@@ -9,6 +9,7 @@ Public functions validate and call a worker that assumes valid input.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from itertools import pairwise
 from typing import Any
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from .._utils._random import as_generator
-from .._utils._threads import one_blas_thread
+from .._utils._threads import n_threads, one_blas_thread
 from .._utils._validation import check_in, check_real, check_sample_weight
 
 __all__ = [
@@ -281,10 +282,90 @@ def _segments(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, codes[first], np.r_[first[1:], codes.shape[0]]
 
 
+def _silhouette_kernels(engine: str | None):
+    """The compiled silhouette kernel module, or None for the NumPy sweep.
+
+    ``engine``: None or "auto" (Numba when installed), "numba", or "numpy".
+    """
+    check_in(engine, (None, "auto", "numba", "numpy"), name="engine", owner="silhouette_samples")
+    if engine == "numpy":
+        return None
+    try:
+        from . import _silhouette_kernels as kernels
+    except ImportError:
+        if engine == "numba":
+            raise ImportError(
+                "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
+            ) from None
+        return None
+    return kernels
+
+
+#: Rows per band of the compiled sweep, in blocks: each band is one task for a thread.
+_BAND_BLOCKS = 4
+
+
+def _silhouette_compiled(
+    kernels, X: np.ndarray, codes: np.ndarray, counts: np.ndarray, metric: str,
+    chunk_size: int, threads: int,
+) -> np.ndarray:  # fmt: skip
+    """Silhouette of every row (grouped by cluster), by the compiled symmetric sweep.
+
+    Bands of ``_BAND_BLOCKS * chunk_size`` rows are the tasks: a band's distances to
+    its own rows and to every later row, each computed once
+    (:func:`._silhouette_kernels.block_row_sums`), give its rows' sums and the later
+    rows' shares. Tasks run ``threads`` at a time; their sums are added in band
+    order, so the result does not depend on the number of threads. Memory
+    O((threads + 1) n k + chunk_size^2) besides the data.
+    """
+    n, k = X.shape[0], counts.shape[0]
+    euclidean = metric == "euclidean"
+    if euclidean:
+        X = np.ascontiguousarray(X - X.mean(axis=0))  # the expansion loses less near 0
+        sq = np.einsum("ij,ij->i", X, X)
+    else:
+        norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+        norms[norms == 0.0] = 1.0  # an all-zero row stays zero: distance 1 to every other row
+        X = np.ascontiguousarray(X / norms[:, None])
+        sq = np.zeros(n)
+    first, _, ends = _segments(codes)
+    run_end = np.repeat(ends, ends - first)
+    band = _BAND_BLOCKS * chunk_size
+    starts = list(range(0, n, band))
+    sums = np.zeros((n, k))
+
+    def task(s: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        e = min(s + band, n)
+        row_sums = np.zeros((e - s, k))
+        col_sums = np.zeros((n - e, k))
+        kernels.block_row_sums(
+            X, sq, codes, run_end, s, e, chunk_size, euclidean, row_sums, col_sums
+        )
+        return s, e, row_sums, col_sums
+
+    with one_blas_thread(), ThreadPoolExecutor(max(1, threads)) as pool:
+        for wave in range(0, len(starts), max(1, threads)):
+            for s, e, row_sums, col_sums in pool.map(task, starts[wave : wave + threads]):
+                sums[s:e] += row_sums  # band order: the same sums on any number of threads
+                sums[e:] += col_sums
+    return _silhouette_from_sums(sums, codes, counts)
+
+
 def _silhouette_worker(
-    X: Any, codes: np.ndarray, n_labels: int, metric: str, chunk_size: int
+    X: Any,
+    codes: np.ndarray,
+    n_labels: int,
+    metric: str,
+    chunk_size: int,
+    *,
+    engine: str | None = None,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Silhouette of every row; no input validation. Memory O(n k + chunk_size^2).
+
+    Dense rows go to the compiled sweep (:func:`_silhouette_compiled`) when Numba is
+    installed and ``(threads + 1) n k`` float64 sums fit in ``_SUMS_BYTES``;
+    ``engine="numpy"`` forces the NumPy sweep below (the reference).
 
     Rows are grouped by cluster first, so the columns of a block fall into a few runs
     of one cluster each: per-cluster sums are one ``np.add.reduceat`` along the rows and
@@ -295,6 +376,12 @@ def _silhouette_worker(
     n = X.shape[0]
     counts = np.bincount(codes, minlength=n_labels)
     X, codes, order = _sorted_by_label(X, codes)
+    kernels = None if sp.issparse(X) else _silhouette_kernels(engine)
+    threads = n_threads() if threads is None else threads
+    if kernels is not None and (threads + 1) * n * n_labels * 8 <= _SUMS_BYTES:
+        result = np.empty(n)
+        result[order] = _silhouette_compiled(kernels, X, codes, counts, metric, chunk_size, threads)
+        return result
     block = _distance_blocks(X, metric)
     edges = [*range(0, n, chunk_size), n]
     spans = list(pairwise(edges))

@@ -1,0 +1,283 @@
+"""Benchmark of the compiled K-means engine (issue 6): one table, one run.
+
+Three parts, each against its peers in the same run, with the ratio to the
+issue's target and, where a target is missed, the measured floor:
+
+* **Lloyd** -- the cases of ``benchmarks/kmeans.py`` (A, B uniform and blobs,
+  C blobs and uniform, D): ``anomalykit.KMeans`` against scikit-learn's lloyd
+  and elkan and faiss, same float32 data, same initial centres, 20 iterations,
+  tol=0 (the methods and their settings are ``kmeans.lloyd_methods``). Target:
+  the fastest peer's time over ours >= 2. Floors, per case, for 20 plain
+  iterations: 20 x one ``X @ C.T`` (float32, BLAS on all cores: the GEMM rate
+  of the shape) and 20 x one read pass over X (``X.sum(axis=0)``: memory).
+  The bounded engine may go below the GEMM floor (it skips distances);
+  ``ours / GEMM floor`` shows how close the engine came to it.
+* **k-means++** on case B (uniform and blobs): ``anomalykit.kmeans_plusplus``
+  against ``sklearn.cluster.kmeans_plusplus``, ``random_state=0`` (different
+  generators: different draws, so the inertias are compared, not the centres).
+  Target >= 5x at equal inertia. Floors: k steps x one read pass over X, and
+  k steps x one ``X @ C.T`` with ``2 + log k`` candidates (the BLAS rate of a
+  step's product).
+* **silhouette** at n = 2e4 and 5e4 (``make_blobs(n, 10, centers=8)``, float64):
+  ``anomalykit.metrics.silhouette_score`` against
+  ``sklearn.metrics.silhouette_score``; both values and their difference
+  (target <= 1e-10), time (target >= 3x) and peak RSS increase (target < 1 GB).
+
+Times are medians of ``--repeats`` runs (methods take turns); "peak RSS +" is
+measured as in ``benchmarks/kmeans.py``. The machine may be shared: under the
+tables, every section's load average and the CPU share other processes took
+during its runs are printed (``--wait-idle SECONDS`` waits for a quiet machine
+before each section).
+
+Run::
+
+    python benchmarks/engine_kmeans.py               # everything, about 10 minutes
+    python benchmarks/engine_kmeans.py --quick       # n / 10: a smoke test
+    python benchmarks/engine_kmeans.py --parts lloyd --cases A C
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+from _common import OtherLoad, environment_lines, fmt_n, fmt_time, load_average, markdown_table
+from _common import wait_for_idle as _wait_for_idle
+from kmeans import (
+    CASES,
+    LLOYD_METHODS,
+    MEMORY,
+    QUICK_DIVISOR,
+    fmt_bytes,
+    inertia64,
+    initial_centers,
+    lloyd_methods,
+    make_data,
+    plusplus_methods,
+    time_methods,
+    warm_up,
+)
+from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_score as sk_silhouette_score
+
+import anomalykit
+from anomalykit.metrics import silhouette_score
+
+ITERATIONS = 20
+PP_CASE = "B"
+SILHOUETTE_SIZES = (20_000, 50_000)
+SILHOUETTE_SHAPE = (10, 8)  # features, clusters
+TARGETS = {"lloyd": 2.0, "k-means++": 5.0, "silhouette": 3.0}
+PEERS = [m for m in LLOYD_METHODS if m != "anomalykit"]
+
+
+# ------------------------------------------------------------------ floors
+def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def gemm_time(X: np.ndarray, m: int) -> float:
+    """One ``X @ C.T`` with ``m`` rows of X as C (float32, BLAS's own threads)."""
+    C = np.ascontiguousarray(X[:m])
+    out = np.empty((X.shape[0], m), dtype=X.dtype)
+    return best_time(lambda: np.dot(X, C.T, out=out))
+
+
+def read_time(X: np.ndarray) -> float:
+    """One pass reading every value of X."""
+    flat = X.reshape(-1)
+    return best_time(lambda: np.add.reduce(flat))
+
+
+# ------------------------------------------------------------------ sections
+class Section:
+    """Timed runs of one section, with the machine's load around them."""
+
+    def __init__(self, name: str, wait: float) -> None:
+        self.name = name
+        self.waited = _wait_for_idle(wait) if wait > 0 else None
+        self.load = load_average()
+        self.others = OtherLoad()
+
+    def note(self) -> str:
+        share = self.others.share()
+        text = f"{self.name}: load {self.load} before, {load_average()} after"
+        if share is not None:
+            text += f"; other processes used {100 * share:.0f}% of the CPU time"
+        if self.waited is not None:
+            text += f" (waited for idle: {100 * self.waited:.0f}% busy at start)"
+        return text
+
+
+def warm_engine() -> None:
+    """Compile (or load from Numba's cache) every kernel the timed runs use."""
+    rng = np.random.default_rng(0)
+    for d, k in ((32, 16), (2, 8)):
+        X = rng.random((9000, d), dtype=np.float32)
+        anomalykit.KMeans(k, init=X[:k], max_iter=3, tol=0).fit(X)
+        anomalykit.kmeans_plusplus(X, k, random_state=0)
+    X, y = make_blobs(600, 3, centers=3, random_state=0)
+    silhouette_score(X, y)
+
+
+def lloyd_rows(args, loads: list[str]) -> list[list[str]]:
+    rows = []
+    for case in [c for c in CASES if c in args.cases]:
+        n, d, k, kinds = CASES[case]
+        n = n // QUICK_DIVISOR if args.quick else n
+        for kind in kinds:
+            X = make_data(kind, n, d, k, args.seed)
+            C0 = initial_centers(X, k, args.seed)
+            sec = Section(f"lloyd {case} {kind}", args.wait_idle)
+            res = time_methods(lloyd_methods(C0, n, ITERATIONS, args.seed), X, args.repeats)
+            gemm, read = ITERATIONS * gemm_time(X, k), ITERATIONS * read_time(X)
+            loads.append(sec.note())
+            inertia = {name: inertia64(X, res[name][1][0]) for name in LLOYD_METHODS}
+            ours = res["anomalykit"][0]
+            fastest = min(PEERS, key=lambda peer, res=res: res[peer][0])
+            speedup = res[fastest][0] / ours
+            ok = "yes" if speedup >= TARGETS["lloyd"] else "no"
+            for name in LLOYD_METHODS:
+                t, (_, n_iter), peak = res[name]
+                rows.append([
+                    "Lloyd", f"{case} {kind}", f"{fmt_n(n)} x {d}, k={k}", name,
+                    fmt_time(t), str(n_iter), f"{inertia[name] / inertia['sklearn lloyd'] - 1:+.1e}",
+                    fmt_bytes(peak),
+                    f"{speedup:.2f}x vs {fastest}" if name == "anomalykit" else "",
+                    f">= {TARGETS['lloyd']:g}x: {ok}" if name == "anomalykit" else "",
+                    f"GEMM {fmt_time(gemm)} ({ours / gemm:.2f}); read {fmt_time(read)} "
+                    f"({ours / read:.1f})" if name == "anomalykit" else "",
+                ])  # fmt: skip
+            print(f"done lloyd {case} {kind} ({load_average()})", file=sys.stderr, flush=True)
+            del X, res
+    return rows
+
+
+def plusplus_rows(args, loads: list[str]) -> list[list[str]]:
+    rows = []
+    n, d, k, kinds = CASES[PP_CASE]
+    n = n // QUICK_DIVISOR if args.quick else n
+    trials = 2 + int(np.log(k))
+    for kind in kinds:
+        X = make_data(kind, n, d, k, args.seed)
+        sec = Section(f"k-means++ {PP_CASE} {kind}", args.wait_idle)
+        res = time_methods(plusplus_methods(k), X, args.repeats)
+        gemm, read = k * gemm_time(X, trials), k * read_time(X)
+        loads.append(sec.note())
+        ours, ref = res["anomalykit"][0], res["sklearn"][0]
+        ref_inertia = inertia64(X, res["sklearn"][1])
+        for name, (t, centers, peak) in res.items():
+            inertia = inertia64(X, centers)
+            mine = name == "anomalykit"
+            rows.append([
+                "k-means++", f"{PP_CASE} {kind}", f"{fmt_n(n)} x {d}, k={k}", name, fmt_time(t),
+                "", f"{inertia:.5e} ({inertia / ref_inertia - 1:+.1e})", fmt_bytes(peak),
+                f"{ref / ours:.2f}x vs sklearn" if mine else "",
+                f">= {TARGETS['k-means++']:g}x: {'yes' if ref / ours >= 5 else 'no'}" if mine else "",
+                f"GEMM {fmt_time(gemm)} ({ours / gemm:.2f}); read {fmt_time(read)} "
+                f"({ours / read:.1f})" if mine else "",
+            ])  # fmt: skip
+        print(f"done k-means++ {kind} ({load_average()})", file=sys.stderr, flush=True)
+        del X, res
+    return rows
+
+
+def silhouette_rows(args, loads: list[str]) -> list[list[str]]:
+    rows = []
+    d, k = SILHOUETTE_SHAPE
+    for n in SILHOUETTE_SIZES:
+        n = n // QUICK_DIVISOR if args.quick else n
+        X, y = make_blobs(n, d, centers=k, random_state=args.seed)
+        sec = Section(f"silhouette n={n}", args.wait_idle)
+        methods = {
+            "anomalykit": lambda X, y=y: silhouette_score(X, y),
+            "sklearn": lambda X, y=y: sk_silhouette_score(X, y),
+        }
+        res = time_methods(methods, X, args.repeats)
+        loads.append(sec.note())
+        ours, ref = res["anomalykit"][0], res["sklearn"][0]
+        diff = abs(res["anomalykit"][1] - res["sklearn"][1])
+        for name, (t, value, peak) in res.items():
+            mine = name == "anomalykit"
+            speed_ok = ref / ours >= TARGETS["silhouette"]
+            mem_ok = peak < 1e9
+            rows.append([
+                "silhouette", f"blobs, {k} clusters", f"{fmt_n(n)} x {d}", name, fmt_time(t), "",
+                f"{value:.12f}" + (f" (|diff| {diff:.1e})" if mine else ""), fmt_bytes(peak),
+                f"{ref / ours:.2f}x vs sklearn" if mine else "",
+                f">= 3x: {'yes' if speed_ok else 'no'}; < 1 GB: {'yes' if mem_ok else 'no'}; "
+                f"<= 1e-10: {'yes' if diff <= 1e-10 else 'no'}" if mine else "",
+                "",
+            ])  # fmt: skip
+        print(f"done silhouette {n} ({load_average()})", file=sys.stderr, flush=True)
+    return rows
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--parts", nargs="+", choices=["lloyd", "pp", "silhouette"],
+        default=["lloyd", "pp", "silhouette"], help="sections to run (default: all)",
+    )  # fmt: skip
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (3)")
+    parser.add_argument("--quick", action="store_true", help=f"n / {QUICK_DIVISOR} everywhere")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--wait-idle", type=float, default=0.0, metavar="SECONDS",
+        help="before each section wait up to SECONDS for other processes to use < 10%% CPU",
+    )  # fmt: skip
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_before = load_average()
+    started = time.perf_counter()
+    warm_up(args.seed)
+    warm_engine()
+    rows: list[list[str]] = []
+    loads: list[str] = []
+    if "lloyd" in args.parts:
+        rows += lloyd_rows(args, loads)
+    if "pp" in args.parts:
+        rows += plusplus_rows(args, loads)
+    if "silhouette" in args.parts:
+        rows += silhouette_rows(args, loads)
+
+    print("Compiled K-means engine (issue 6): Lloyd, k-means++, silhouette; float32 K-means data")
+    for line in environment_lines(load_before):
+        print(line)
+    print(
+        f"seed {args.seed}; medians of {args.repeats} runs, methods take turns; "
+        f"Lloyd: {ITERATIONS} iterations, tol=0, same initial centres"
+        + ("; --quick: n / 10" if args.quick else "")
+    )
+    print()
+    header = [
+        "part", "case", "shape", "method", "time", "iters", "inertia / value", "peak RSS +",
+        "speed-up", "target", "floor (ours / floor)",
+    ]  # fmt: skip
+    print(markdown_table(header, rows, left=4))
+    print()
+    print("machine load per section (load average 1/5/15 min; CPU share of other processes):")
+    for line in loads:
+        print(f"  {line}")
+    print(f"largest resident set during any timed call: {fmt_bytes(MEMORY.process_peak)}")
+    print(f"total run time: {fmt_time(time.perf_counter() - started)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

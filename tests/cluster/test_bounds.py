@@ -1,0 +1,234 @@
+"""The bounded Lloyd engine (Hamerly / Yinyang / Elkan-like bounds) against plain steps.
+
+Bounds are exact: every iteration must give the plain step's labels, bit for bit,
+and its centres up to the rounding of the incrementally updated sums.
+"""
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import make_blobs
+
+from anomalykit import KMeans
+from anomalykit.cluster import _kmeans, _lloyd
+from anomalykit.cluster._lloyd import BoundedLloyd, lloyd_bounded, lloyd_step, use_bounds
+
+pytest.importorskip("numba")
+
+CENTRE_TOL = {np.float32: 1e-4, np.float64: 1e-10}
+
+
+def blobs(n=6000, d=8, centers=6, std=1.5, dtype=np.float64, seed=0):
+    X = make_blobs(n, d, centers=centers, cluster_std=std, random_state=seed)[0]
+    return np.ascontiguousarray(X - X.mean(axis=0), dtype=dtype)
+
+
+def rows(X, k, seed=1):
+    return X[np.random.default_rng(seed).choice(len(X), k, replace=False)].copy()
+
+
+# (n_groups, max_candidates): Hamerly, Yinyang, one group per centre (Elkan's bounds);
+# candidates never one by one (every unsettled row through BLAS), the cost model's
+# default, and always one by one.
+VARIANTS = [(1, None), (4, None), (4, 0), (4, 10**6), (12, None), (12, 10**6)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n_groups", "max_candidates"), VARIANTS)
+def test_every_iteration_equals_the_plain_step(dtype, n_groups, max_candidates):
+    X = blobs(dtype=dtype)
+    k = 12
+    w = np.ones(len(X))
+    engine = BoundedLloyd(X, w, k, n_groups=n_groups, max_candidates=max_candidates, threads=2)
+    plain = bounded = rows(X, k)
+    for _ in range(15):
+        ref = lloyd_step(X, plain, w)
+        numpy_ref = lloyd_step(X, plain, w, engine="numpy")
+        got = engine.step(bounded)
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        np.testing.assert_array_equal(got.labels, numpy_ref.labels)
+        np.testing.assert_allclose(got.centers, ref.centers, rtol=0, atol=CENTRE_TOL[dtype])
+        np.testing.assert_allclose(got.cluster_weights, ref.cluster_weights)
+        plain, bounded = ref.centers, got.centers
+
+
+@pytest.mark.parametrize(("n_groups", "max_candidates"), [(1, None), (4, 0), (4, 10**6)])
+def test_every_path_is_taken_and_most_distances_are_skipped(n_groups, max_candidates):
+    X = blobs(n=8000, std=1.0)
+    k = 12
+    engine = BoundedLloyd(X, np.ones(len(X)), k, n_groups=n_groups, max_candidates=max_candidates)
+    centers = rows(X, k)
+    seen = np.zeros(4, dtype=np.int64)
+    for _ in range(10):
+        centers = engine.step(centers).centers
+        seen += engine.last_stats
+    _, n_full, n_tightened, n_singles = seen
+    plain_evaluations = 10 * len(X) * k
+    assert engine.evaluations < 0.5 * plain_evaluations  # the bounds skip
+    assert n_full >= len(X)  # the first pass computes every row
+    assert n_tightened > 0
+    if max_candidates == 0:  # every unsettled row through the BLAS product
+        assert n_singles == 0
+        assert n_full > len(X)
+    elif max_candidates is not None:  # every unsettled row by its candidates
+        assert n_singles > 0
+    # Settled rows: neither computed in full nor through candidates.
+    assert n_full + n_tightened < 10 * len(X)
+
+
+def test_the_last_passes_skip_almost_every_row():
+    X = blobs(n=8000, std=0.5)
+    engine = BoundedLloyd(X, np.ones(len(X)), 6)
+    centers = rows(X, 6, seed=3)
+    for _ in range(30):
+        step = engine.step(centers)
+        if np.array_equal(step.centers, centers):
+            break
+        centers = step.centers
+    before = engine.evaluations
+    engine.step(centers)  # the same centres: nothing moved, nothing to compute
+    assert engine.evaluations - before == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tol", [0.0, 1e-3])
+def test_the_bounded_loop_equals_the_plain_loop_and_sklearn(dtype, tol):
+    X = blobs(n=10000, d=6, centers=8, std=2.0, dtype=dtype)
+    k = 10
+    init = rows(X, k)
+    w = np.ones(len(X))
+    tol_abs = tol * float(np.mean(np.var(X, axis=0)))  # scikit-learn's tol is relative
+    labels, centers, n_iter = lloyd_bounded(X, init, w, 100, tol_abs)
+    ref_labels, ref_centers, ref_iter = _kmeans._lloyd_plain(
+        X, init, w, np.einsum("ij,ij->i", X, X), 100, tol_abs, False
+    )
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(centers, ref_centers, rtol=0, atol=CENTRE_TOL[dtype])
+    assert n_iter == ref_iter
+    sk = SkKMeans(k, init=init, n_init=1, max_iter=100, tol=tol, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(labels, sk.labels_)
+    np.testing.assert_allclose(centers, sk.cluster_centers_, rtol=0, atol=CENTRE_TOL[dtype])
+    assert n_iter == sk.n_iter_
+
+
+def test_kmeans_fit_uses_the_bounds_and_equals_sklearn(monkeypatch):
+    X = blobs(n=12000, d=16, centers=20, std=2.0)
+    k = 24
+    assert use_bounds(X, k, spherical=False)
+    calls = []
+    real = _kmeans.lloyd_bounded
+    monkeypatch.setattr(
+        _kmeans, "lloyd_bounded", lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    )
+    init = rows(X, k)
+    ours = KMeans(k, init=init).fit(X)
+    assert calls
+    sk = SkKMeans(k, init=init, n_init=1, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(ours.labels_, sk.labels_)
+    np.testing.assert_allclose(ours.cluster_centers_, sk.cluster_centers_, rtol=0, atol=1e-10)
+    assert ours.inertia_ == pytest.approx(sk.inertia_, rel=1e-10)
+    assert ours.n_iter_ == sk.n_iter_
+
+
+def test_small_or_sparse_or_cosine_data_takes_plain_steps():
+    import scipy.sparse as sp
+
+    X = blobs(n=10000, d=16)
+    assert use_bounds(X, 20, spherical=False)
+    assert not use_bounds(X[:1000], 20, spherical=False)  # few rows
+    assert not use_bounds(X[:, :2], 8, spherical=False)  # little work per row
+    assert not use_bounds(sp.csr_matrix(X), 20, spherical=False)
+    assert not use_bounds(X, 20, spherical=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_and_two_threads_give_identical_results(dtype):
+    X = blobs(n=40000, d=8, centers=10, std=2.0, dtype=dtype)  # several chunks
+    k = 16
+    init = rows(X, k)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
+    one = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=1)
+    two = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])  # bit for bit
+    assert one[2] == two[2]
+
+
+def test_weights_including_zero_equal_the_plain_step():
+    X = blobs(n=6000)
+    w = np.random.default_rng(1).uniform(0, 3, len(X))
+    w[::7] = 0
+    k = 8
+    engine = BoundedLloyd(X, w, k, n_groups=2)
+    plain = bounded = rows(X, k)
+    for _ in range(10):
+        ref = lloyd_step(X, plain, w)
+        got = engine.step(bounded)
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        np.testing.assert_allclose(got.centers, ref.centers, rtol=0, atol=1e-10)
+        plain, bounded = ref.centers, got.centers
+
+
+def test_an_empty_cluster_is_reseeded_as_by_the_plain_step():
+    X = blobs(n=6000, d=4, centers=3, std=0.5)
+    k = 5
+    init = rows(X, k)
+    init[-1] = 1e3  # far from every row: empty after the first assignment
+    w = np.ones(len(X))
+    engine = BoundedLloyd(X, w, k)
+    plain = bounded = init
+    for i in range(6):
+        ref = lloyd_step(X, plain, w)
+        got = engine.step(bounded)
+        if i == 0:
+            assert ref.relocated.tolist() == [k - 1]
+        np.testing.assert_array_equal(got.relocated, ref.relocated)
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        np.testing.assert_allclose(got.centers, ref.centers, rtol=0, atol=1e-10)
+        plain, bounded = ref.centers, got.centers
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_ties_are_broken_as_the_plain_step_breaks_them(dtype):
+    # Integer grid points and integer centres: many rows are exactly as far from two
+    # or more centres. The bounds must leave every such row to the plain arithmetic.
+    g = np.arange(-20, 21, dtype=dtype)
+    X = np.stack(np.meshgrid(g, g, g), axis=-1).reshape(-1, 3)
+    k = 27
+    c = np.array([-10.0, 0.0, 10.0], dtype=dtype)
+    init = np.stack(np.meshgrid(c, c, c), axis=-1).reshape(-1, 3)
+    w = np.ones(len(X))
+    for n_groups, max_candidates in [(1, None), (9, 10**6), (27, 10**6)]:
+        engine = BoundedLloyd(X, w, k, n_groups=n_groups, max_candidates=max_candidates)
+        plain = bounded = init
+        for _ in range(6):
+            ref = lloyd_step(X, plain, w)
+            got = engine.step(bounded)
+            np.testing.assert_array_equal(got.labels, ref.labels)
+            plain, bounded = ref.centers, got.centers
+
+
+def test_uniform_data_falls_back_to_plain_steps_with_the_same_result():
+    rng = np.random.default_rng(0)
+    X = rng.random((20000, 24), dtype=np.float32)
+    X -= X.mean(axis=0)
+    k = 40
+    init = rows(X, k)
+    w = np.ones(len(X))
+    engine = BoundedLloyd(X, w, k)
+    centers = init
+    for _ in range(4):
+        centers = engine.step(centers).centers
+    assert not engine.profitable  # the rows sit near many centres: the bounds cost more
+    labels, centers, n_iter = lloyd_bounded(X, init, w, 25, 0.0)
+    ref = _kmeans._lloyd_plain(X, init, w, np.einsum("ij,ij->i", X, X), 25, 0.0, False)
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)
+    assert n_iter == ref[2]
+
+
+def test_default_groups_follow_yinyang_and_memory():
+    assert _lloyd.default_groups(10**5, 8) == 1  # Hamerly below 20 centres
+    assert _lloyd.default_groups(10**5, 64) == 6
+    assert _lloyd.default_groups(10**5, 1000) == 32
+    assert _lloyd.default_groups(10**8, 1000) == 1  # n x t float32 within 256 MiB
