@@ -8,9 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from .._utils._engine import compiled_module
 from .._utils._random import as_generator
 from .._utils._threads import n_threads
-from .._utils._validation import check_in, check_real, check_sample_weight
+from .._utils._validation import check_real, check_sample_weight
 from ._lloyd import _chunks, _run_blocks, row_norms_sq
 
 __all__ = ["kmeans_plusplus", "random_rows"]
@@ -168,18 +169,7 @@ def _greedy_compiled(
 
 def _compiled_init(engine: str | None):
     """The compiled k-means++ kernels, or None for the NumPy path."""
-    check_in(engine, (None, "auto", "numba", "numpy"), name="engine", owner="kmeans_plusplus")
-    if engine == "numpy":
-        return None
-    try:
-        from . import _numba_init
-    except ImportError:
-        if engine == "numba":
-            raise ImportError(
-                "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
-            ) from None
-        return None
-    return _numba_init
+    return compiled_module(f"{__package__}._numba_init", engine, owner="kmeans_plusplus")
 
 
 def random_rows(

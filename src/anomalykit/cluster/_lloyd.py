@@ -37,8 +37,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas
 
+from .._utils._engine import compiled_module
 from .._utils._threads import n_threads, one_blas_thread
-from .._utils._validation import check_in
 
 __all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
 
@@ -97,22 +97,9 @@ def _partial_distances(Xb: np.ndarray | sp.csr_matrix, centers: np.ndarray, c_sq
 
 
 def _compiled_kernels(engine: str | None):
-    """The compiled kernel module, or None for the NumPy path.
-
-    ``engine``: None or "auto" (Numba when installed), "numba", or "numpy".
-    """
-    check_in(engine, (None, "auto", "numba", "numpy"), name="engine", owner="lloyd_step")
-    if engine == "numpy":
-        return None
-    try:
-        from . import _numba_kernels
-    except ImportError:
-        if engine == "numba":
-            raise ImportError(
-                "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
-            ) from None
-        return None
-    return _numba_kernels
+    """The compiled kernel module, or None for the NumPy path (``engine`` as in
+    :func:`lloyd_step`)."""
+    return compiled_module(f"{__package__}._numba_kernels", engine, owner="lloyd_step")
 
 
 def _numpy_threads(n_features: int, n_clusters: int) -> int:

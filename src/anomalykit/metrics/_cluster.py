@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from .._utils._engine import compiled_module
 from .._utils._random import as_generator
 from .._utils._threads import n_threads, one_blas_thread
 from .._utils._validation import check_in, check_real, check_sample_weight
@@ -283,22 +284,8 @@ def _segments(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _silhouette_kernels(engine: str | None):
-    """The compiled silhouette kernel module, or None for the NumPy sweep.
-
-    ``engine``: None or "auto" (Numba when installed), "numba", or "numpy".
-    """
-    check_in(engine, (None, "auto", "numba", "numpy"), name="engine", owner="silhouette_samples")
-    if engine == "numpy":
-        return None
-    try:
-        from . import _silhouette_kernels as kernels
-    except ImportError:
-        if engine == "numba":
-            raise ImportError(
-                "engine='numba' needs numba: pip install numba (a dependency of anomalykit)"
-            ) from None
-        return None
-    return kernels
+    """The compiled silhouette kernel module, or None for the NumPy sweep."""
+    return compiled_module(f"{__package__}._silhouette_kernels", engine, owner="silhouette_samples")
 
 
 #: Rows per band of the compiled sweep, in blocks: each band is one task for a thread.
