@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 
 from .._utils._engine import compiled_module
 from .._utils._random import as_generator
-from .._utils._threads import n_threads
+from .._utils._threads import engine_threads
 from .._utils._validation import check_real, check_sample_weight
 from ._lloyd import _chunks, _run_blocks, row_norms_sq
 
@@ -117,7 +117,7 @@ def _greedy_compiled(
     x_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
     blocks = _chunks(n, n_trials * d)
     index = {start: b for b, (start, _) in enumerate(blocks)}
-    threads = n_threads() if threads is None else threads
+    threads = engine_threads() if threads is None else threads
     closest = np.full(n, np.inf)
     near = np.zeros(n, dtype=np.int64)
     mins = np.empty((n_trials, n))

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
-from .._utils._threads import n_threads
+from .._utils._threads import engine_threads
 from .._utils._validation import check_in, check_real, check_sample_weight
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
 from ._lloyd import (
@@ -412,7 +412,7 @@ def _sq_distances_to_own(
         def work(start: int, stop: int) -> None:
             kernels.own_sq_distances_chunk(X, C, labels, out, start, stop)
 
-        _run_blocks(work, _chunks(X.shape[0], X.shape[1]), n_threads())
+        _run_blocks(work, _chunks(X.shape[0], X.shape[1]), engine_threads())
         return out
     rows = max(1024, 2**20 // max(X.shape[1], 1))
     for start in range(0, X.shape[0], rows):

@@ -38,7 +38,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from .._utils._engine import compiled_module
-from .._utils._threads import n_threads, one_blas_thread
+from .._utils._threads import engine_threads, one_blas_thread
 
 __all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
 
@@ -106,7 +106,7 @@ def _numpy_threads(n_features: int, n_clusters: int) -> int:
     """The NumPy path: Python threads over blocks pay off only where the per-row
     work after the product dominates and the product is light; elsewhere
     BLAS's own threads are faster (measured, 2 cores)."""
-    return n_threads() if n_features <= 32 and n_clusters <= 128 else 1
+    return engine_threads() if n_features <= 32 and n_clusters <= 128 else 1
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
@@ -163,7 +163,7 @@ def assign(
             kernels.assign_chunk(X, centers_c, c_sq, x_sq_c, labels, dist, start, stop, rows)
 
         blocks = _chunks(n, centers.shape[0] * X.shape[1])
-        _run_blocks(work, blocks, n_threads() if threads is None else threads)
+        _run_blocks(work, blocks, engine_threads() if threads is None else threads)
         return labels, dist
 
     def work(start: int, stop: int) -> None:
@@ -271,7 +271,7 @@ def lloyd_step(
 
         blocks = _chunks(n, k * X.shape[1])
         if threads is None:
-            threads = n_threads()
+            threads = engine_threads()
     else:
 
         def work(start: int, stop: int) -> np.ndarray:
@@ -467,7 +467,7 @@ class BoundedLloyd:
         if max_candidates is None:
             max_candidates = int(_cost_full_row(k, d) / _cost_single(d))
         self.max_candidates = max_candidates
-        self.threads = n_threads() if threads is None else threads
+        self.threads = engine_threads() if threads is None else threads
         self._blocks = _chunks(n, k * d)
         self._rows = _sub_block_rows(k, self.X.dtype.itemsize)
         # The plain kernel's ||c||^2 - 2 x.c has rounding error below

@@ -21,11 +21,10 @@ from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from .._utils._fingerprint import fingerprint
 from .._utils._stats import Moments, moments_of
-from .._utils._threads import n_threads
+from .._utils._threads import engine_threads
 from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
@@ -53,7 +52,6 @@ _N_THREADS: int | None = None
 _CHUNK_ROWS = 32768
 #: At most this many chunks: little Python (and thread hand-over) per call.
 _MAX_CHUNKS = 16
-_POOLS: ThreadpoolController | None = None
 
 
 class ConstantFeatureWarning(UserWarning):
@@ -624,11 +622,7 @@ def _engine_threads() -> int:
     capped by the thread limits of the BLAS/OpenMP pools (0.5 us per pool)."""
     if _N_THREADS is not None:
         return max(1, int(_N_THREADS))
-    global _POOLS
-    if _POOLS is None:
-        _POOLS = ThreadpoolController()
-    limits = [lib.num_threads for lib in _POOLS.lib_controllers]
-    return max(1, min([n_threads(), *(t for t in limits if isinstance(t, int) and t > 0)]))
+    return engine_threads()
 
 
 def _chunks(n: int) -> list[tuple[int, int]]:

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._utils._engine import compiled_module
 from .._utils._random import as_generator
-from .._utils._threads import n_threads, one_blas_thread
+from .._utils._threads import engine_threads, one_blas_thread
 from .._utils._validation import check_in, check_real, check_sample_weight
 
 __all__ = [
@@ -364,7 +364,7 @@ def _silhouette_worker(
     counts = np.bincount(codes, minlength=n_labels)
     X, codes, order = _sorted_by_label(X, codes)
     kernels = None if sp.issparse(X) else _silhouette_kernels(engine)
-    threads = n_threads() if threads is None else threads
+    threads = engine_threads() if threads is None else threads
     if kernels is not None and (threads + 1) * n * n_labels * 8 <= _SUMS_BYTES:
         result = np.empty(n)
         result[order] = _silhouette_compiled(kernels, X, codes, counts, metric, chunk_size, threads)
