@@ -516,3 +516,26 @@ def test_refit_drops_a_stale_threshold_result(X, rng):
     assert not hasattr(det, "threshold_result_")
     det.tune_threshold(Xv, y).fit(X)
     assert not hasattr(det, "threshold_result_")
+
+
+@pytest.mark.parametrize("covariance", ["diag", "full"])
+def test_mahalanobis_is_the_quadratic_form_and_matches_the_log_density(covariance):
+    from scipy.spatial.distance import mahalanobis as scipy_mahalanobis
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3)) @ np.array([[1.0, 0.5, 0.0], [0.0, 1.0, 0.3], [0.0, 0.0, 2.0]])
+    X += 1e6  # far from the origin: computed from centred rows, no cancellation
+    det = GaussianDetector(covariance, reg_covar=0.0).fit(X)
+    rows = X[:20] + 0.5
+    cov = det.covariance_ if covariance == "full" else np.diag(det.var_)
+    VI = np.linalg.inv(cov)
+    expected = np.array([scipy_mahalanobis(r, det.mean_, VI) ** 2 for r in rows])
+    np.testing.assert_allclose(det.mahalanobis(rows), expected, rtol=1e-9)
+    # log p = log p(mean) - D2 / 2
+    np.testing.assert_allclose(
+        det.score_samples(det.mean_[None]) - det.score_samples(rows),
+        det.mahalanobis(rows) / 2,
+        rtol=1e-6,
+    )
+    with pytest.raises(ValueError):
+        det.mahalanobis(rows[:, :2])

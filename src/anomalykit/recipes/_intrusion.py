@@ -28,7 +28,6 @@ from .._utils._random import as_generator
 from ..detectors import GaussianDetector
 from ..report import write_report
 from ..thresholds import FDRResult, conformal_pvalues, fdr_threshold, mahalanobis_pvalues
-from ..thresholds._fdr import squared_mahalanobis
 from ..workflow import AnomalySplit, DetectionReport, anomaly_split, detect_anomalies
 from ._base import RecipeResult, find_data
 
@@ -127,7 +126,7 @@ def evaluate(name: str, X: np.ndarray, y: np.ndarray, *, random_state: Any = 0) 
         chi2=chi2_flags(report.detector, parts.X_test),
         conformal=conformal,
         conformal_scores=conformal_scores,
-        train_d2=squared_mahalanobis(report.detector, parts.X_train),
+        train_d2=report.detector.mahalanobis(parts.X_train),
     )
 
 

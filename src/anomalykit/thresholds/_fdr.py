@@ -15,15 +15,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._utils._validation import check_in, check_real, check_scores
 
 __all__ = ["FDRResult", "conformal_pvalues", "fdr_threshold", "mahalanobis_pvalues"]
 
 _FDR_METHODS = ("bh", "by")
-#: Rows per block when computing distances: bounds temporary memory at ~8 MiB.
-_BLOCK_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True, repr=False)
@@ -209,41 +207,14 @@ def mahalanobis_pvalues(detector: Any, X: ArrayLike) -> NDArray[np.floating]:
     >>> mahalanobis_pvalues(det, [[1.0, 2.0], [1.3, 1.7]]).round(4)
     array([1.    , 0.0045])
     """
-    check_is_fitted(detector)
-    if not hasattr(detector, "mean_") or not (
-        hasattr(detector, "precision_cholesky_") or hasattr(detector, "var_")
-    ):
+    if not callable(getattr(detector, "mahalanobis", None)):
         raise TypeError(
-            "mahalanobis_pvalues needs a fitted GaussianDetector (mean_ with "
-            f"precision_cholesky_ or var_); got {type(detector).__name__}."
+            "mahalanobis_pvalues needs a fitted GaussianDetector (it has .mahalanobis); "
+            f"got {type(detector).__name__}."
         )
-    X = validate_data(detector, X, dtype=[np.float64, np.float32], reset=False)
-    return stats.chi2.sf(squared_mahalanobis(detector, X), X.shape[1])
-
-
-def squared_mahalanobis(detector: Any, X: np.ndarray) -> NDArray[np.floating]:
-    """``D2`` of validated rows under a fitted Gaussian detector, in blocks.
-
-    Prior validation of data is assumed.
-    """
-    n, d = X.shape
-    out = np.empty(n, dtype=np.float64)
-    block = max(256, _BLOCK_BYTES // (8 * d))
-    P = getattr(detector, "precision_cholesky_", None)
-    if P is not None:
-        shift = detector.mean_ @ P
-    else:
-        inv_std = 1.0 / np.sqrt(detector.var_)
-    for start in range(0, n, block):
-        Xb = np.asarray(X[start : start + block], dtype=np.float64)
-        if P is not None:
-            Z = Xb @ P
-            Z -= shift
-        else:
-            Z = Xb - detector.mean_
-            Z *= inv_std
-        out[start : start + block] = np.einsum("ij,ij->i", Z, Z)
-    return out
+    check_is_fitted(detector)
+    d2 = detector.mahalanobis(X)  # validates X against the fitted detector
+    return stats.chi2.sf(d2, detector.n_features_in_)
 
 
 def conformal_pvalues(calibration_scores: ArrayLike, scores: ArrayLike) -> NDArray[np.floating]:
