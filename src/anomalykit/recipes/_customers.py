@@ -37,7 +37,6 @@ KS = range(1, 11)
 #: distances from its centre are flagged (CentroidOutlierDetector, rule "sigma").
 N_SIGMA = 3.0
 #: Marker of cluster_data's "no clear K" error (its message ends with this advice).
-NO_CLEAR_K = "Choose one with k=N"
 CDNOW_FILE = "cdnow_master.txt"
 
 
@@ -57,26 +56,15 @@ def segment(
     segmentation; the silhouette's K is then a description of the spread, not
     a claim that groups exist).
     """
-    from ..cluster import select_k
-    from ..preprocessing import FeatureScaler
     from ..workflow import cluster_data
 
     options = dict(
         n_sigma=N_SIGMA, scale="standard", log=True, feature_names=names,
         random_state=random_state,
     )  # fmt: skip
-    try:
-        report = cluster_data(X, k="auto", ks=ks, **options)
-    except ValueError as err:
-        if NO_CLEAR_K not in str(err):
-            raise
-        # cluster_data keeps no selection when it refuses: redo it on the same
-        # scaled rows with the same settings (identical result, same seed).
-        scaled = FeatureScaler("standard", log=True).fit_transform(X)
-        selection = select_k(scaled, ks, n_init=3, random_state=random_state)
-        k = _silhouette_k(selection)
-        report = cluster_data(X, k=k, **options)
-        report = dataclasses.replace(report, selection=selection)
+    report = cluster_data(X, k="auto", ks=ks, no_clear_k="silhouette", **options)
+    if report.selection_note is not None:  # the criteria disagreed: the silhouette's K
+        selection, k = report.selection, report.k
         reason = (
             f"The K suite found no clear K ({selection.reasons[0]}) so the segments use the "
             f"silhouette's K={k} (mean silhouette {_silhouette_at(selection, k):.3f}); "
