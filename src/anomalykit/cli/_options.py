@@ -47,6 +47,17 @@ QuietOpt = Annotated[
 ]
 
 
+class Covariance(str, Enum):
+    diag = "diag"
+    full = "full"
+
+
+class Rule(str, Enum):
+    sigma = "sigma"
+    mad = "mad"
+    chi2 = "chi2"
+
+
 class Scale(str, Enum):
     standard = "standard"
     robust = "robust"

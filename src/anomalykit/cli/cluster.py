@@ -15,7 +15,7 @@ from ..io import atomic_open, write_text_atomic
 from ..workflow import ClusteringReport, cluster_data
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, OutOpt, QuietOpt, split_columns
+from ._options import ColumnsOpt, DebugOpt, JsonOpt, OutOpt, QuietOpt, Rule, split_columns
 from ._progress import progress_bar
 
 CLUSTER_EXAMPLE = """
@@ -46,12 +46,6 @@ Prints WCSS, silhouette, Davies-Bouldin, Calinski-Harabasz and the gap
 statistic per K, each criterion's pick and the verdict (a K, or "no clear K").
 Exit codes: 0 ran; 2 bad usage or input.
 """
-
-
-class Rule(str, Enum):
-    sigma = "sigma"
-    mad = "mad"
-    chi2 = "chi2"
 
 
 class Metric(str, Enum):

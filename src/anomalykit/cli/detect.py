@@ -15,7 +15,16 @@ from ..io import Table, atomic_open, write_text_atomic
 from ..workflow import DetectionReport, detect_anomalies
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, LabelOpt, OutOpt, QuietOpt, split_columns
+from ._options import (
+    ColumnsOpt,
+    Covariance,
+    DebugOpt,
+    JsonOpt,
+    LabelOpt,
+    OutOpt,
+    QuietOpt,
+    split_columns,
+)
 from ._progress import progress_bar
 
 EXAMPLE = """
@@ -37,11 +46,6 @@ Writes OUT/scores.csv (row, log_density, is_anomaly, label, top_features) and
 OUT/summary.json, each whole or not at all. Exit codes: 0 ran; 1 anomalies found with
 --fail-on-anomalies; 2 bad usage or input.
 """
-
-
-class Covariance(str, Enum):
-    diag = "diag"
-    full = "full"
 
 
 class Method(str, Enum):

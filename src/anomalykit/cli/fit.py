@@ -15,11 +15,13 @@ from ._errors import cli_errors
 from ._inputs import read_table
 from ._options import (
     ColumnsOpt,
+    Covariance,
     DebugOpt,
     JsonOpt,
     LabelOpt,
     LogOpt,
     QuietOpt,
+    Rule,
     ScaleOpt,
     split_columns,
 )
@@ -50,17 +52,6 @@ at all. Exit codes: 0 ran; 2 bad usage or input.
 class Kind(str, Enum):
     gaussian = "gaussian"
     kmeans = "kmeans"
-
-
-class Covariance(str, Enum):
-    diag = "diag"
-    full = "full"
-
-
-class Rule(str, Enum):
-    sigma = "sigma"
-    mad = "mad"
-    chi2 = "chi2"
 
 
 def fit(

@@ -14,6 +14,7 @@ from ._errors import cli_errors
 from ._inputs import read_table
 from ._options import (
     ColumnsOpt,
+    Covariance,
     DebugOpt,
     JsonOpt,
     LabelOpt,
@@ -24,7 +25,7 @@ from ._options import (
 )
 from ._progress import progress_bar
 from .cluster import KMaxOpt, KMinOpt, _k_range, _parse_k
-from .detect import Covariance, _column_index
+from .detect import _column_index
 
 EXAMPLE = """
 \b
