@@ -14,6 +14,8 @@ ESTIMATORS = [
     GaussianDetector(),
     GaussianDetector(covariance="full"),
     GaussianDetector(covariance="full", shrinkage="ledoit-wolf"),
+    GaussianDetector(robust=True),
+    GaussianDetector(covariance="full", shrinkage="ledoit-wolf", robust=True),
 ]
 
 _RANDOM_INIT = (

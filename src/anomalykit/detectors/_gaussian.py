@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy import linalg
+from scipy.stats import chi2
 from sklearn.base import BaseEstimator, OutlierMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -52,6 +54,9 @@ _N_THREADS: int | None = None
 _CHUNK_ROWS = 32768
 #: At most this many chunks: little Python (and thread hand-over) per call.
 _MAX_CHUNKS = 16
+#: A robust fit that has not reached its fixed point after this many refits
+#: stops there, with a ConvergenceWarning.
+_ROBUST_MAX_ITER = 100
 
 
 class ConstantFeatureWarning(UserWarning):
@@ -59,8 +64,9 @@ class ConstantFeatureWarning(UserWarning):
 
 
 def _partial_fit_available(detector: GaussianDetector) -> bool:
-    # Ledoit-Wolf needs fourth moments about the final mean: all rows at once.
-    return detector.shrinkage != "ledoit-wolf"
+    # Ledoit-Wolf needs fourth moments about the final mean, and a robust fit
+    # revisits every row: both need all rows at once.
+    return detector.shrinkage != "ledoit-wolf" and not detector.robust
 
 
 class GaussianDetector(OutlierMixin, BaseEstimator):
@@ -97,6 +103,16 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         ``(1 - s) C + s tr(C)/d I``; ``"ledoit-wolf"`` picks ``s`` from the
         data. Use it when ``n_samples <= n_features`` or features are
         collinear.
+    robust : bool, default=False
+        Fit on the rows that the model itself finds typical, so that
+        anomalies left in the training data do not widen it: after a fit on
+        all rows, refit on the rows whose squared Mahalanobis distance is at
+        most ``chi2.ppf(robust_quantile, d) / chi2.ppf(0.5, d)`` times its
+        median, and repeat until the kept rows no longer change (see Notes).
+        Use it when the training rows are unlabelled and may hold anomalies.
+    robust_quantile : float in (0.5, 1), default=0.975
+        ``robust=True`` only: the chi-square quantile of the cut. Lower keeps
+        fewer rows.
 
     Attributes
     ----------
@@ -112,6 +128,10 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         factor of ``covariance_``, computed by a triangular solve.
     shrinkage_ : float
         ``full`` only: the shrinkage used.
+    support_ : ndarray of bool of shape (n_samples,)
+        ``robust=True`` only: the training rows the final model was fitted on.
+    n_robust_iter_ : int
+        ``robust=True`` only: refits after the first fit on all rows.
     offset_ : float
         ``log(epsilon)``: a row is an anomaly when ``score_samples < offset_``.
     threshold_result_ : ThresholdResult
@@ -140,6 +160,25 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     a feature shifts every log-density by the same constant, so keep the
     preprocessing with the threshold. Scores of a row never depend on the
     other rows scored with it.
+
+    ``robust=True`` iterates the reweighting step of the minimum covariance
+    determinant estimator (Rousseeuw & Van Driessen, 1999) to a fixed point:
+    a row is kept when ``D2 <= chi2.ppf(q, d) * median(D2) / chi2.ppf(0.5, d)``,
+    ``D2`` its squared Mahalanobis distance under the current fit (the
+    median rescales ``D2`` as if the kept rows were Gaussian). At least half
+    of the rows (by weight) are always kept. With ``shrinkage`` the
+    shrinkage is re-estimated on each kept set. A feature that is constant
+    on the kept rows gets a :class:`ConstantFeatureWarning`, and any other
+    value of it scores as an extreme anomaly -- often the point: rows off a
+    value that every typical row shares are suspicious. The iterations start
+    from the fit on all rows, so they remove the anomalies that this fit
+    already finds unusual; a compact group of anomalies large enough to pull
+    that first fit over itself (masking) can stay in. scikit-learn's
+    ``MinCovDet``, with its many random starts, is the tool for that case,
+    at far higher cost. On the benchmarks
+    (``benchmarks/odds_dev.py``, ``benchmarks/odds.py``) it raised the mean
+    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.769 on 23 ADBench data
+    sets and from 0.809 to 0.819 on the 17 ODDS files.
 
     The moments (``fit``, ``partial_fit``) and the scores are computed by
     compiled kernels (Numba; compiled on the first call and cached on disk) in
@@ -173,6 +212,8 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         ddof: int = 0,
         reg_covar: float = 1e-6,
         shrinkage: float | str | None = None,
+        robust: bool = False,
+        robust_quantile: float = 0.975,
     ) -> None:
         self.covariance = covariance
         self.epsilon = epsilon
@@ -180,6 +221,8 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         self.ddof = ddof
         self.reg_covar = reg_covar
         self.shrinkage = shrinkage
+        self.robust = robust
+        self.robust_quantile = robust_quantile
 
     # ------------------------------------------------------------------ params
     def _validate_params(self) -> None:
@@ -187,6 +230,15 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         check_in(self.covariance, ("diag", "full"), name="covariance", owner=owner)
         check_in(self.ddof, (0, 1), name="ddof", owner=owner)
         check_real(self.reg_covar, name="reg_covar", owner=owner, low=0.0)
+        if not isinstance(self.robust, (bool, np.bool_)):
+            raise ValueError(
+                f"The 'robust' parameter of {owner} must be True or False. "
+                f"Got {self.robust!r} instead."
+            )
+        check_real(
+            self.robust_quantile, name="robust_quantile", owner=owner,
+            low=0.5, high=1.0, low_open=True, high_open=True,
+        )  # fmt: skip
         if self.epsilon is not None:
             check_real(self.epsilon, name="epsilon", owner=owner, low=0.0, low_open=True)
             if self.contamination != "auto":
@@ -257,9 +309,51 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 moments = moments_of(X, w, full=full)  # finite rows that overflow: as NumPy
             self.data_fingerprint_ = fingerprint(X)
         self.n_samples_seen_ = X.shape[0]
-        self._set_parameters(moments, X, w)
+        for stale in ("support_", "n_robust_iter_"):
+            self.__dict__.pop(stale, None)
+        if self.robust:
+            self._fit_robust(X, w, moments, kernels)
+        else:
+            self._set_parameters(moments, X, w)
         self._set_offset(X, w)
         return self
+
+    def _fit_robust(
+        self, X: np.ndarray, w: np.ndarray | None, moments: Moments, kernels: Any
+    ) -> None:
+        """Refit on the rows within the scaled chi-square cut until they stop changing."""
+        full = self.covariance == "full"
+        d = X.shape[1]
+        ratio = chi2.ppf(self.robust_quantile, d) / chi2.ppf(0.5, d)
+        support = np.ones(X.shape[0], dtype=bool)
+        # Only the final fit's warnings (e.g. a feature constant on the kept rows) are shown.
+        caught = _set_parameters_quietly(self, moments, X, w, support)
+        for n_iter in range(_ROBUST_MAX_ITER + 1):
+            d2 = self._sq_mahalanobis(X)
+            kept = d2 <= ratio * _weighted_median(d2, w)
+            if np.array_equal(kept, support):
+                break
+            if n_iter == _ROBUST_MAX_ITER:
+                warnings.warn(
+                    f"The robust fit did not reach a fixed point in {_ROBUST_MAX_ITER} refits "
+                    f"({np.count_nonzero(kept != support)} rows still change sides); the last "
+                    "fit is kept. Lower robust_quantile or clean the training data.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+                break
+            support = kept
+            X_kept = X[support]
+            w_kept = None if w is None else w[support]
+            if kernels is None:
+                moments = moments_of(X_kept, w_kept, full=full)
+            else:
+                moments = _engine_moments(kernels, X_kept, w_kept, full)
+            caught = _set_parameters_quietly(self, moments, X_kept, w_kept, support)
+        for record in caught:
+            warnings.warn(record.message, record.category, stacklevel=3)
+        self.support_ = support
+        self.n_robust_iter_ = n_iter
 
     @available_if(_partial_fit_available)
     def partial_fit(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None):
@@ -514,7 +608,10 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         >>> GaussianDetector(reg_covar=0.0).fit(X).mahalanobis([[1.0, 1.0], [3.0, 1.0]])
         array([0., 4.])
         """
-        X = self._check_X(X)
+        return self._sq_mahalanobis(self._check_X(X))
+
+    def _sq_mahalanobis(self, X: np.ndarray) -> np.ndarray:
+        """Squared Mahalanobis distances of validated rows, in blocks."""
         n, d = X.shape
         out = np.empty(n, dtype=np.float64)
         block = max(256, _SCORE_BLOCK_BYTES // (8 * max(d, 1)))
@@ -635,6 +732,40 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
 _ABSENT = object()
 #: Rows per sub-block of the diag score kernel.
 _DIAG_SCORE_ROWS = 1024
+
+
+def _set_parameters_quietly(
+    detector: GaussianDetector,
+    moments: Moments,
+    X: np.ndarray,
+    w: np.ndarray | None,
+    support: np.ndarray,
+) -> list[warnings.WarningMessage]:
+    """One fit of a robust iteration: its warnings are returned, not shown."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            detector._set_parameters(moments, X, w)
+        except ValueError as exc:
+            raise ValueError(
+                f"robust=True: the fit on the {np.count_nonzero(support)} of {support.size} "
+                f"training rows kept so far failed: {exc}"
+            ) from None
+    return list(caught)
+
+
+def _weighted_median(values: np.ndarray, w: np.ndarray | None) -> float:
+    """The median of ``values``, rows weighted by ``w``; integer weights equal repeated rows."""
+    if w is None:
+        return float(np.median(values))
+    mass = w > 0
+    values, w = values[mass], w[mass]
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(w[order], dtype=np.float64)
+    half = 0.5 * cum[-1]
+    low = values[order[np.searchsorted(cum, half, side="left")]]
+    high = values[order[min(np.searchsorted(cum, half, side="right"), cum.size - 1)]]
+    return 0.5 * (float(low) + float(high))
 
 
 def _kernels() -> Any:
