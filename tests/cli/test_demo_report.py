@@ -67,6 +67,19 @@ def test_report_on_a_labelled_file_splits_detects_and_clusters(tmp_path):
     assert (out / "figures").is_dir()
 
 
+def test_report_robust_reaches_the_detector(tmp_path):
+    X, _ = _labelled_csv(tmp_path / "data.csv")
+    out = tmp_path / "rep"
+    result = run("report", tmp_path / "data.csv", "--columns", "a,b", "--robust", "--no-cluster",
+                 "--out", out, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    model = json.loads(result.stdout)["anomalies"]["model"]
+    expected = detect_anomalies(X, covariance="full", robust=True, n_bootstrap=0)
+    assert model["robust"] is True
+    assert model["n_train_robust_support"] == int(expected.detector.support_.sum()) < len(X)
+    assert "robust: fitted on the" in (out / "report.html").read_text()
+
+
 def test_report_without_labels_and_with_only_one_half(tmp_path):
     _labelled_csv(tmp_path / "data.csv")
     result = run("report", tmp_path / "data.csv", "--columns", "a,b", "--no-cluster",

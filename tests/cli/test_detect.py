@@ -108,6 +108,33 @@ def test_columns_subset_and_fixed_epsilon(csv_files):
     assert summary["threshold"]["log_epsilon"] == pytest.approx(np.log(1e-4))
 
 
+def test_robust_reaches_the_workflow(csv_files, tmp_path):
+    f = csv_files
+    rng = np.random.default_rng(2)
+    normal = np.loadtxt(f["train"], delimiter=",", skiprows=1)
+    X_tr = np.vstack([normal, rng.normal(size=(15, 3)) + 12])
+    train = write_csv(tmp_path / "contaminated.csv", X_tr, ["temp", "pressure", "flow"])
+    args = ["detect", "--train", train, "--val", f["val"], "--test", f["test"]]
+    args += ["--label-column", "is_fault", "--covariance", "full"]
+    result = run(*args, "--robust", "--json", "--out", f["out"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    val = np.loadtxt(f["val"], delimiter=",", skiprows=1)
+    test = np.loadtxt(f["test"], delimiter=",", skiprows=1)
+    expected = detect_anomalies(
+        X_tr, X_val=val[:, :3], y_val=val[:, 3], X_test=test[:, :3], y_test=test[:, 3],
+        covariance="full", robust=True, feature_names=["temp", "pressure", "flow"],
+    ).to_dict()  # fmt: skip
+    assert summary["model"]["robust"] is True
+    assert summary["model"] == expected["model"]
+    assert summary["threshold"] == expected["threshold"]
+    assert summary["model"]["n_train_robust_support"] <= len(normal)
+    plain = json.loads(run(*args, "--json", "--out", f["out"]).stdout)
+    assert plain["model"]["robust"] is False and plain["threshold"] != summary["threshold"]
+    text = run(*args, "--robust", "--out", f["out"])
+    assert text.exit_code == 0 and "robust: fitted on the" in text.stdout
+
+
 def test_fail_on_anomalies_exit_code(csv_files):
     f = csv_files
     args = ["detect", "--train", f["train"], "--test", f["test"], "--label-column", "is_fault"]

@@ -151,6 +151,35 @@ def test_score_json_summary(data, tmp_path):
     assert summary["top"][0]["row"] == lowest
 
 
+def test_fit_robust_reaches_the_saved_model(data, tmp_path):
+    d = data
+    rng = np.random.default_rng(1)
+    far = rng.normal(size=(15, 3)) + 30.0  # anomalies left in the training rows
+    X_tr = np.vstack([d["X_train"], far])
+    train = tmp_path / "contaminated.csv"
+    train.write_text(csv_text(X_tr, NAMES))
+    fitted = run("fit", train, "--covariance", "full", "--robust", "--model", d["model"], "--json")
+    assert fitted.exit_code == 0, fitted.output
+    summary = json.loads(fitted.stdout)
+    model = load(d["model"])
+    assert isinstance(model, GaussianDetector) and model.robust is True
+    assert model.support_.shape == (len(X_tr),) and not model.support_[-len(far) :].any()
+    assert isinstance(model.n_robust_iter_, int)
+    assert summary["model"]["robust"] is True
+    assert summary["model"]["n_train_robust_support"] == int(model.support_.sum())
+    expected = detect_anomalies(
+        X_tr, covariance="full", robust=True, split=False, n_bootstrap=0, feature_names=NAMES
+    ).model
+    np.testing.assert_array_equal(model.support_, expected.support_)
+    np.testing.assert_array_equal(model.score_samples(X_tr), expected.score_samples(X_tr))
+    text = run("fit", train, "--robust", "--model", d["model"])
+    assert text.exit_code == 0, text.output
+    assert "robust: fitted on the" in text.stdout
+    plain = run("fit", train, "--model", d["model"])
+    assert plain.exit_code == 0 and "robust:" not in plain.stdout
+    assert load(d["model"]).robust is False and not hasattr(load(d["model"]), "support_")
+
+
 def test_kmeans_with_outliers_round_trip(data, tmp_path):
     d = data
     fitted = run("fit", d["train"], "--kind", "kmeans", "--k", "2", "--outliers", "2.5",
@@ -254,6 +283,10 @@ def test_corrupt_model_file_is_exit_2(data, tmp_path, content, fragment):
         (
             ["fit", "{train}", "--kind", "kmeans", "--val", "{val}", "--model", "{model}"],
             "--val applies to --kind gaussian",
+        ),
+        (
+            ["fit", "{train}", "--kind", "kmeans", "--robust", "--model", "{model}"],
+            "--robust applies to --kind gaussian only; drop it or add --kind gaussian.",
         ),
         (
             [

@@ -150,6 +150,8 @@ X_NEW = np.r_[
     RNG.normal(size=(20, 4)) * 8,
 ]
 Y_VAL = np.r_[np.zeros(60, int), np.ones(20, int)]
+#: X with 5% far-away rows left in, for robust fits.
+X_DIRTY = np.r_[X, RNG.normal(size=(15, 4)) + 40.0]
 
 
 def _sparse(a):
@@ -169,6 +171,10 @@ CASES = {
     "gaussian-grid-tuned": lambda: (
         GaussianDetector().fit(X).tune_threshold(X_NEW, Y_VAL, method="grid", n_steps=50)
     ),
+    "gaussian-robust": lambda: GaussianDetector(robust=True).fit(X_DIRTY),
+    "gaussian-full-robust-ledoit-wolf": lambda: GaussianDetector(
+        "full", shrinkage="ledoit-wolf", robust=True, robust_quantile=0.9
+    ).fit(X_DIRTY),
     "gaussian-partial-fit": lambda: GaussianDetector().partial_fit(X[:100]).partial_fit(X[100:]),
     "kmeans": lambda: KMeans(3, random_state=0).fit(X),
     "kmeans-random-cosine": lambda: KMeans(3, init="random", metric="cosine", random_state=0).fit(
@@ -219,6 +225,19 @@ def test_log_scaler_round_trip(tmp_path):
     loaded = round_trip(model, tmp_path)
     np.testing.assert_array_equal(loaded.transform(np.abs(X_NEW)), model.transform(np.abs(X_NEW)))
     assert loaded.log is True
+
+
+def test_robust_detector_round_trip_keeps_its_support(tmp_path):
+    model = GaussianDetector("full", robust=True).fit(X_DIRTY)
+    assert not model.support_[len(X) :].any()
+    loaded = round_trip(model, tmp_path)
+    assert loaded.robust is True and loaded.robust_quantile == model.robust_quantile
+    assert loaded.support_.dtype == bool and loaded.support_.shape == (len(X_DIRTY),)
+    np.testing.assert_array_equal(loaded.support_, model.support_)
+    assert type(loaded.n_robust_iter_) is type(model.n_robust_iter_)
+    assert loaded.n_robust_iter_ == model.n_robust_iter_
+    assert_same(model, loaded)
+    np.testing.assert_array_equal(loaded.score_samples(X_NEW), model.score_samples(X_NEW))
 
 
 def test_training_can_continue_after_loading(tmp_path):

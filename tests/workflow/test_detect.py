@@ -59,6 +59,31 @@ def test_top_anomalies_are_sorted_and_named(sets):
     assert r.to_dict()["model"]["feature_names"] == names
 
 
+def test_robust_fit_resists_anomalies_left_in_the_training_rows(sets):
+    normal, X_val, y_val, X_test, y_test = sets
+    far = np.random.default_rng(5).normal(size=(20, 4)) * 0.5 + 8  # 5% unlabelled anomalies
+    X_tr = np.vstack([normal, far])
+    given = dict(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, covariance="full")
+    plain = detect_anomalies(X_tr, **given)
+    r = detect_anomalies(X_tr, robust=True, **given)
+    det = r.detector
+    assert det.robust is True and r.model is det
+    assert det.support_.dtype == bool and det.support_.shape == (len(X_tr),)
+    assert not det.support_[len(normal) :].any()  # the far rows are left out
+    assert isinstance(det.n_robust_iter_, int)
+    expected = GaussianDetector("full", robust=True).fit(X_tr).tune_threshold(X_val, y_val)
+    assert det.offset_ == expected.offset_
+    np.testing.assert_array_equal(det.mean_, expected.mean_)
+    assert not hasattr(plain.detector, "support_")
+    assert not np.allclose(det.mean_, plain.detector.mean_)
+    assert np.linalg.norm(det.mean_) < np.linalg.norm(plain.detector.mean_)
+    assert r.evaluation.roc_auc >= plain.evaluation.roc_auc
+    assert r.to_dict()["model"]["robust"] is True
+    assert r.to_dict()["model"]["n_train_robust_support"] == int(det.support_.sum())
+    assert plain.to_dict()["model"]["robust"] is False
+    assert plain.to_dict()["model"]["n_train_robust_support"] is None
+
+
 def test_bad_combinations(sets):
     normal, X_val, y_val, X_test, _ = sets
     with pytest.raises(ValueError, match="X_val and y_val together"):

@@ -76,3 +76,10 @@ LogOpt = Annotated[
     bool,
     typer.Option("--log", help="Apply log1p to every feature first (skewed, non-negative data)."),
 ]
+RobustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--robust",
+        help="Refit the Gaussian on the rows it finds typical (training rows may hold anomalies).",
+    ),
+]

@@ -23,9 +23,11 @@ from ._options import (
     LabelOpt,
     OutOpt,
     QuietOpt,
+    RobustOpt,
     split_columns,
 )
 from ._progress import progress_bar
+from .fit import _robust_note
 
 EXAMPLE = """
 \b
@@ -100,6 +102,7 @@ def detect(
     shrinkage: Annotated[
         str | None, typer.Option(help="full only: 'ledoit-wolf' or a number in [0, 1].")
     ] = None,
+    robust: RobustOpt = False,
     seed: Annotated[
         int, typer.Option(help="Seed of the split (--builtin, or a labelled --train alone).")
     ] = 0,
@@ -165,6 +168,7 @@ def detect(
                 contamination="auto" if contamination is None else contamination,
                 reg_covar=reg_covar,
                 shrinkage=_parse_shrinkage(shrinkage),
+                robust=robust,
                 metric=metric.value,
                 beta=beta,
                 method=method.value,
@@ -240,7 +244,8 @@ def _render(report: DetectionReport, summary: dict) -> str:
             f" ({report.n_train_dropped} labelled anomalies left out)"
             if report.n_train_dropped
             else ""
-        ),
+        )
+        + _robust_note(summary["model"]),
         f"threshold   log epsilon = {th['log_epsilon']:.6g} (epsilon = {th['epsilon']:.6g}), "
         f"from {report.threshold_source}",
     ]

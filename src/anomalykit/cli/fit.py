@@ -21,6 +21,7 @@ from ._options import (
     LabelOpt,
     LogOpt,
     QuietOpt,
+    RobustOpt,
     Rule,
     ScaleOpt,
     split_columns,
@@ -89,6 +90,7 @@ def fit(
         typer.Option(help="Flag this share of the training rows (default 0.01 without --val)."),
     ] = None,
     reg_covar: Annotated[float, typer.Option(help="Added to every variance.")] = 1e-6,
+    robust: RobustOpt = False,
     scale: ScaleOpt = None,
     log: LogOpt = False,
     k: Annotated[str, typer.Option("--k", help="kmeans: number of clusters, or 'auto'.")] = "auto",
@@ -119,7 +121,7 @@ def fit(
             )
             summary = _fit_gaussian(
                 train, columns, label_column, val, covariance.value, epsilon, contamination,
-                reg_covar, scale, log, model_path,
+                reg_covar, robust, scale, log, model_path,
             )  # fmt: skip
         else:
             _refuse(
@@ -129,6 +131,7 @@ def fit(
                 contamination=contamination is not None,
                 covariance=covariance is not Covariance.diag,
                 reg_covar=reg_covar != 1e-6,
+                robust=robust,
             )
             summary = _fit_kmeans(
                 train, columns, label_column, k, k_max, outliers, rule.value, seed, scale, log,
@@ -162,6 +165,7 @@ def _fit_gaussian(
     epsilon: float | None,
     contamination: float | None,
     reg_covar: float,
+    robust: bool,
     scale: Any,
     log: bool,
     model_path: Path,
@@ -195,6 +199,7 @@ def _fit_gaussian(
         epsilon=epsilon,
         contamination="auto" if contamination is None else contamination,
         reg_covar=reg_covar,
+        robust=robust,
         scale=None if scale is None else scale.value,
         log=log,
         split=False,
@@ -270,6 +275,11 @@ def _save(model: Any, path: Path) -> None:
     save(model, path)
 
 
+def _robust_note(model: dict[str, Any]) -> str:
+    kept = model.get("n_train_robust_support")
+    return "" if kept is None else f"; robust: fitted on the {kept} most typical rows"
+
+
 def _render(summary: dict[str, Any]) -> str:
     if summary["kind"] == "gaussian":
         m, th = summary["model"], summary["threshold"]
@@ -286,7 +296,8 @@ def _render(summary: dict[str, Any]) -> str:
                 f" ({m['n_train_dropped_anomalies']} labelled anomalies left out)"
                 if m["n_train_dropped_anomalies"]
                 else ""
-            ),
+            )
+            + _robust_note(m),
             f"columns     {', '.join(m['feature_names'])}",
             f"threshold   log epsilon = {th['log_epsilon']:.6g} (epsilon = {th['epsilon']:.6g}), "
             f"from {th['source']}",

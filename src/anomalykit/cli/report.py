@@ -20,6 +20,7 @@ from ._options import (
     LabelOpt,
     LogOpt,
     QuietOpt,
+    RobustOpt,
     ScaleOpt,
     split_columns,
 )
@@ -60,6 +61,7 @@ def report(
     covariance: Annotated[
         Covariance, typer.Option(help="diag: independent features; full: covariance matrix.")
     ] = Covariance.full,
+    robust: RobustOpt = False,
     scale: ScaleOpt = None,
     log: LogOpt = False,
     k: Annotated[str, typer.Option("--k", help="Number of clusters, or 'auto'.")] = "auto",
@@ -111,6 +113,7 @@ def report(
                     X,
                     y_train=y,
                     covariance=covariance.value,
+                    robust=robust,
                     scale=scale_name,
                     log=log,
                     n_bootstrap=bootstrap,

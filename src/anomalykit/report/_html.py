@@ -153,6 +153,8 @@ def detection_summary(detection: Any, summary: dict[str, Any]) -> str:
         if scaler.get("method") not in (None, "none"):
             steps.append(f"{scaler['method']} scaling")
         dropped += f", on {escape(' then '.join(steps) or 'unscaled')} features"
+    if model.get("n_train_robust_support") is not None:
+        dropped += f"; robust: fitted on the {model['n_train_robust_support']} most typical rows"
     share = flagged["n_flagged"] / flagged["n_rows"] if flagged["n_rows"] else 0.0
     facts = [
         ("Model", f"{cov} Gaussian fitted on {model['n_train']} normal rows &times; "

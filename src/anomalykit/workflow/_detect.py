@@ -120,6 +120,10 @@ class DetectionReport:
                 "ddof": det.ddof,
                 "reg_covar": det.reg_covar,
                 "shrinkage": getattr(det, "shrinkage_", None),
+                "robust": det.robust,
+                "n_train_robust_support": None
+                if not det.robust
+                else int(np.count_nonzero(det.support_)),
                 "n_features": int(det.n_features_in_),
                 "feature_names": self.feature_names,
                 "n_train": self.n_train,
@@ -158,6 +162,7 @@ def detect_anomalies(
     ddof: int = 0,
     reg_covar: float = 1e-6,
     shrinkage: float | str | None = None,
+    robust: bool = False,
     scale: str | None = None,
     log: bool = False,
     metric: str = "f1",
@@ -195,6 +200,10 @@ def detect_anomalies(
         ``X_test``, the validation rows (or else the training rows) are flagged.
     covariance, epsilon, contamination, ddof, reg_covar, shrinkage
         Passed to :class:`GaussianDetector`.
+    robust : bool, default=False
+        Fit the detector on the training rows it finds typical, refitting until
+        they no longer change (:class:`GaussianDetector` ``robust=True``). Use it
+        when the training rows are unlabelled and may contain anomalies.
     scale : {"standard", "robust", "none"} or None, default=None
         Scale the features (:class:`~anomalykit.preprocessing.FeatureScaler`,
         fitted on the normal training rows) before the detector; the scaler
@@ -295,6 +304,7 @@ def detect_anomalies(
         ddof=ddof,
         reg_covar=reg_covar,
         shrinkage=shrinkage,
+        robust=robust,
     )
     if feature_names is not None:
         if len(feature_names) != X_train.shape[1]:
