@@ -177,7 +177,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     ``MinCovDet``, with its many random starts, is the tool for that case,
     at far higher cost. On the benchmarks
     (``benchmarks/odds_dev.py``, ``benchmarks/odds.py``) it raised the mean
-    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.769 on 23 ADBench data
+    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.766 on 24 ADBench data
     sets and from 0.809 to 0.819 on the 17 ODDS files.
 
     The moments (``fit``, ``partial_fit``) and the scores are computed by
