@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["engine_threads", "n_threads", "one_blas_thread"]
+__all__ = ["engine_threads", "n_threads", "one_blas_thread", "thread_pool"]
 
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -45,3 +47,21 @@ def one_blas_thread() -> AbstractContextManager:
     Lloyd step (75 ms of a 1.4 s fit).
     """
     return _controller().limit(limits=1, user_api="blas")
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def thread_pool(threads: int) -> ThreadPoolExecutor:
+    """A thread pool of ``threads`` workers, made once and kept.
+
+    Starting threads on every call cost milliseconds on a busy machine: 3.5 ms
+    of an 8 ms Gaussian fit + score of 1e6 x 2 rows, and k-means++ runs two
+    passes per centre. Tasks given to it must not wait on tasks of the same
+    pool.
+    """
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="anomalykit")
+        return _POOLS[threads]

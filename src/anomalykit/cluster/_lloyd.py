@@ -28,8 +28,6 @@ of sparse, cosine and small data, and the reference.
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass
 
@@ -38,7 +36,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from .._utils._engine import compiled_module
-from .._utils._threads import engine_threads, one_blas_thread
+from .._utils._threads import engine_threads, one_blas_thread, thread_pool
 
 __all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
 
@@ -109,27 +107,13 @@ def _numpy_threads(n_features: int, n_clusters: int) -> int:
     return engine_threads() if n_features <= 32 and n_clusters <= 128 else 1
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_POOLS_LOCK = threading.Lock()
-
-
-def _pool(threads: int) -> ThreadPoolExecutor:
-    """A thread pool of ``threads`` workers, made once and kept: starting threads
-    for every step cost milliseconds on a busy machine (k-means++ runs two
-    passes per centre)."""
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="anomalykit")
-        return _POOLS[threads]
-
-
 def _run_blocks(func, blocks, threads: int) -> list:
     """``func(start, stop)`` for every block, in block order, on ``threads`` threads
     with one BLAS thread each."""
     if threads <= 1 or len(blocks) == 1:
         return [func(a, b) for a, b in blocks]
     with one_blas_thread():
-        return list(_pool(threads).map(lambda ab: func(*ab), blocks))
+        return list(thread_pool(threads).map(lambda ab: func(*ab), blocks))
 
 
 def assign(

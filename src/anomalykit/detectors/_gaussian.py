@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Real
 from typing import Any
 
@@ -26,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._stats import Moments, moments_of
-from .._utils._threads import engine_threads
+from .._utils._threads import engine_threads, thread_pool
 from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
@@ -807,8 +806,7 @@ def _run_chunks(func: Callable[[int, int], Any], n: int) -> list:
     threads = min(_engine_threads(), len(chunks))
     if threads <= 1:
         return [func(a, b) for a, b in chunks]
-    with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda ab: func(*ab), chunks))
+    return list(thread_pool(threads).map(lambda ab: func(*ab), chunks))
 
 
 def _padded(d: int) -> int:

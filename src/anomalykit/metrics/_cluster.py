@@ -9,7 +9,6 @@ Public functions validate and call a worker that assumes valid input.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from itertools import pairwise
 from typing import Any
@@ -20,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._utils._engine import compiled_module
 from .._utils._random import as_generator
-from .._utils._threads import engine_threads, one_blas_thread
+from .._utils._threads import engine_threads, one_blas_thread, thread_pool
 from .._utils._validation import check_in, check_real, check_sample_weight
 
 __all__ = [
@@ -330,7 +329,8 @@ def _silhouette_compiled(
         )
         return s, e, row_sums, col_sums
 
-    with one_blas_thread(), ThreadPoolExecutor(max(1, threads)) as pool:
+    pool = thread_pool(max(1, threads))
+    with one_blas_thread():
         for wave in range(0, len(starts), max(1, threads)):
             for s, e, row_sums, col_sums in pool.map(task, starts[wave : wave + threads]):
                 sums[s:e] += row_sums  # band order: the same sums on any number of threads
