@@ -134,6 +134,19 @@ def test_integer_weights_equal_repeated_rows(engine, contaminated, covariance):
     np.testing.assert_array_equal(np.repeat(weighted.support_, counts), repeated.support_)
 
 
+@pytest.mark.parametrize("scale", [0.1, 0.3, 7.0])
+def test_rescaled_weights_change_nothing(contaminated, scale):
+    """Uniform weights of any size equal no weights (the median's half-way mark
+    is found with a tolerance, not by exact float comparison)."""
+    X, _ = contaminated
+    plain = GaussianDetector("full", robust=True).fit(X)
+    weighted = GaussianDetector("full", robust=True).fit(X, sample_weight=np.full(len(X), scale))
+    np.testing.assert_array_equal(weighted.support_, plain.support_)
+    np.testing.assert_allclose(weighted.covariance_, plain.covariance_, rtol=1e-10)
+    values = np.arange(10.0)
+    assert _gaussian._weighted_median(values, np.full(10, scale)) == np.median(values)
+
+
 def test_weighted_median_matches_numpy_on_repeated_rows():
     rng = np.random.default_rng(5)
     for n in (1, 2, 7, 10):
@@ -160,7 +173,11 @@ def test_feature_constant_on_the_kept_rows_warns_once(contaminated):
 def test_error_on_the_kept_rows_says_so(contaminated):
     X, y = contaminated
     X = np.column_stack([X, np.where(y == 1, 5.0, 1.0)])
-    with pytest.raises(ValueError, match=r"robust=True: the fit on the \d+ of 1000 .*Constant"):
+    with pytest.raises(ValueError, match=r"robust=True: the refit on the \d+ of 1000 .*Constant"):
+        GaussianDetector("full", robust=True, reg_covar=0.0).fit(X)
+    # A column constant on all rows fails the first fit, with the plain fit's message.
+    X[:, 3] = 1.0
+    with pytest.raises(ValueError, match=r"^Constant feature"):
         GaussianDetector("full", robust=True, reg_covar=0.0).fit(X)
 
 
@@ -179,10 +196,17 @@ def test_refit_without_robust_drops_the_support(contaminated):
     assert not hasattr(det, "support_") and not hasattr(det, "n_robust_iter_")
 
 
-def test_partial_fit_is_not_offered():
+def test_partial_fit_is_not_offered(contaminated):
     det = GaussianDetector(robust=True)
     assert not hasattr(det, "partial_fit")
     assert hasattr(GaussianDetector(), "partial_fit")
+    # ... nor after a robust fit: its moments hold only the kept rows.
+    X, _ = contaminated
+    det.fit(X).set_params(robust=False)
+    with pytest.raises(ValueError, match="robust: its statistics hold only the rows it kept"):
+        det.partial_fit(X[:10])
+    det.fit(X).partial_fit(X[:10])  # a plain fit continues as before
+    assert det.n_samples_seen_ == 1010
 
 
 @pytest.mark.parametrize(

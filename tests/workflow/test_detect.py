@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,9 @@ def test_robust_fit_resists_anomalies_left_in_the_training_rows(sets):
     assert r.to_dict()["model"]["n_train_robust_support"] == int(det.support_.sum())
     assert plain.to_dict()["model"]["robust"] is False
     assert plain.to_dict()["model"]["n_train_robust_support"] is None
+    # a NumPy bool is a valid robust=; the summary stays JSON
+    as_numpy = detect_anomalies(X_tr, robust=np.True_, **given).to_dict()
+    assert json.loads(json.dumps(as_numpy))["model"]["robust"] is True
 
 
 def test_bad_combinations(sets):

@@ -168,8 +168,14 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     of the rows (by weight) are always kept. With ``shrinkage`` the
     shrinkage is re-estimated on each kept set. A feature that is constant
     on the kept rows gets a :class:`ConstantFeatureWarning`, and any other
-    value of it scores as an extreme anomaly -- often the point: rows off a
-    value that every typical row shares are suspicious. The iterations start
+    value of it then scores as an extreme anomaly. That is what makes rows
+    off a value shared by every typical row stand out, and it is a trap for
+    zero-inflated features (counts, indicators): when more than half of the
+    rows share one value of a feature, the kept rows may all hold it, and the
+    model then treats every other value as anomalous. Drop or transform such
+    features, or leave ``robust`` off, when that is not wanted; the warning
+    names them. A single row holding more than half of the total weight is
+    kept alone. The iterations start
     from the fit on all rows, so they remove the anomalies that this fit
     already finds unusual; a compact group of anomalies large enough to pull
     that first fit over itself (masking) can stay in. scikit-learn's
@@ -326,7 +332,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         ratio = chi2.ppf(self.robust_quantile, d) / chi2.ppf(0.5, d)
         support = np.ones(X.shape[0], dtype=bool)
         # Only the final fit's warnings (e.g. a feature constant on the kept rows) are shown.
-        caught = _set_parameters_quietly(self, moments, X, w, support)
+        pending = self._set_parameters(moments, X, w, warn=False)
         for n_iter in range(_ROBUST_MAX_ITER + 1):
             d2 = self._sq_mahalanobis(X)
             kept = d2 <= ratio * _weighted_median(d2, w)
@@ -348,9 +354,15 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 moments = moments_of(X_kept, w_kept, full=full)
             else:
                 moments = _engine_moments(kernels, X_kept, w_kept, full)
-            caught = _set_parameters_quietly(self, moments, X_kept, w_kept, support)
-        for record in caught:
-            warnings.warn(record.message, record.category, stacklevel=3)
+            try:
+                pending = self._set_parameters(moments, X_kept, w_kept, warn=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"robust=True: the refit on the {X_kept.shape[0]} of {X.shape[0]} training "
+                    f"rows kept failed: {exc}"
+                ) from None
+        for message, category in pending:
+            warnings.warn(message, category, stacklevel=3)
         self.support_ = support
         self.n_robust_iter_ = n_iter
 
@@ -362,8 +374,9 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         split into chunks gives the batch fit to rounding. The contamination
         threshold, which needs the scores of all training rows, is estimated
         from the latest chunk; for a definitive one use ``epsilon`` or
-        :meth:`tune_threshold`. Not available with ``shrinkage="ledoit-wolf"``,
-        which needs all rows at once (use a fixed shrinkage).
+        :meth:`tune_threshold`. Not available with ``shrinkage="ledoit-wolf"``
+        or ``robust=True``, which need all rows at once (use a fixed shrinkage),
+        nor after a robust fit.
 
         Returns
         -------
@@ -376,6 +389,12 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             raise ValueError(
                 f"covariance changed to {self.covariance!r} since the last fit; the chunks seen "
                 "so far hold the other kind of statistics. Call fit() to start again."
+            )
+        elif hasattr(self, "support_"):
+            raise ValueError(
+                "The last fit was robust: its statistics hold only the rows it kept "
+                f"({np.count_nonzero(self.support_)} of {self.support_.size}), so more chunks "
+                "cannot be merged into them. Call fit() to start again."
             )
         X = validate_data(
             self,
@@ -398,8 +417,36 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         self._set_offset(X, w)
         return self
 
-    def _set_parameters(self, moments: Moments, X: np.ndarray, w: np.ndarray | None) -> None:
-        """Turn merged moments into mean, (co)variance and the scoring factors."""
+    def _set_parameters(
+        self,
+        moments: Moments,
+        X: np.ndarray,
+        w: np.ndarray | None,
+        *,
+        warn: bool = True,
+    ) -> list[tuple[str, type[Warning]]]:
+        """Turn merged moments into mean, (co)variance and the scoring factors.
+
+        ``X`` and ``w`` are the rows the moments came from. Warnings are shown
+        (``warn=True``) or returned as ``(message, category)`` pairs: a robust
+        fit shows only its final fit's, without catching anybody else's.
+        """
+        pending: list[tuple[str, type[Warning]]] = []
+        try:
+            self._set_parameters_of(moments, X, w, pending)
+        finally:
+            if warn:
+                for message, category in pending:
+                    warnings.warn(message, category, stacklevel=3)
+        return pending
+
+    def _set_parameters_of(
+        self,
+        moments: Moments,
+        X: np.ndarray,
+        w: np.ndarray | None,
+        pending: list[tuple[str, type[Warning]]],
+    ) -> None:
         self._moments = moments
         denom = moments.weight - self.ddof
         if denom <= 0:
@@ -420,13 +467,22 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                     f"Constant feature(s) {listed}: zero variance gives an infinite density. "
                     "Drop the column(s) or set reg_covar > 0."
                 )
-            warnings.warn(
-                f"Constant feature(s) {listed} in the training data: variance set to "
-                f"reg_covar={self.reg_covar:g}. Any other value of it will score as an extreme "
-                "anomaly; drop the column if that is not wanted.",
-                ConstantFeatureWarning,
-                stacklevel=3,
+            kept = (
+                " kept by the robust fit"
+                if self.robust and X.shape[0] < self.n_samples_seen_
+                else ""
             )
+            floor = f"reg_covar={self.reg_covar:g}" + (
+                " (plus the shrinkage's share of the mean variance)"
+                if self.covariance == "full" and self.shrinkage not in (None, 0)
+                else ""
+            )
+            pending.append((
+                f"Constant feature(s) {listed} in the training rows{kept}: variance set to "
+                f"{floor}. Any other value of it will score as an extreme anomaly; drop the "
+                "column if that is not wanted.",
+                ConstantFeatureWarning,
+            ))  # fmt: skip
         self.mean_ = moments.mean.copy()
         # A refit may change the model: drop what belongs to another one.
         for stale in ("covariance_", "precision_cholesky_", "shrinkage_", "threshold_result_"):
@@ -439,14 +495,15 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         cov = moments.scatter / denom
         if self.shrinkage is None:
             shrink = 0.0
-            if self.n_samples_seen_ <= d:
-                warnings.warn(
-                    f"n_samples={self.n_samples_seen_} <= n_features={d}: the covariance is "
-                    "singular and only reg_covar keeps it invertible. Use shrinkage='ledoit-wolf' "
-                    "or covariance='diag'.",
+            # the rows behind the moments: those a robust fit kept, else all chunks so far
+            n_rows = X.shape[0] if self.robust else self.n_samples_seen_
+            if n_rows <= d:
+                pending.append((
+                    f"n_samples={n_rows} <= n_features={d}: the covariance is singular and "
+                    "only reg_covar keeps it invertible. Use shrinkage='ledoit-wolf' or "
+                    "covariance='diag'.",
                     UserWarning,
-                    stacklevel=3,
-                )
+                ))  # fmt: skip
         elif self.shrinkage == "ledoit-wolf":
             shrink = _ledoit_wolf_shrinkage(X, w, moments)
         else:
@@ -733,26 +790,6 @@ _ABSENT = object()
 _DIAG_SCORE_ROWS = 1024
 
 
-def _set_parameters_quietly(
-    detector: GaussianDetector,
-    moments: Moments,
-    X: np.ndarray,
-    w: np.ndarray | None,
-    support: np.ndarray,
-) -> list[warnings.WarningMessage]:
-    """One fit of a robust iteration: its warnings are returned, not shown."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            detector._set_parameters(moments, X, w)
-        except ValueError as exc:
-            raise ValueError(
-                f"robust=True: the fit on the {np.count_nonzero(support)} of {support.size} "
-                f"training rows kept so far failed: {exc}"
-            ) from None
-    return list(caught)
-
-
 def _weighted_median(values: np.ndarray, w: np.ndarray | None) -> float:
     """The median of ``values``, rows weighted by ``w``; integer weights equal repeated rows."""
     if w is None:
@@ -762,8 +799,11 @@ def _weighted_median(values: np.ndarray, w: np.ndarray | None) -> float:
     order = np.argsort(values, kind="stable")
     cum = np.cumsum(w[order], dtype=np.float64)
     half = 0.5 * cum[-1]
-    low = values[order[np.searchsorted(cum, half, side="left")]]
-    high = values[order[min(np.searchsorted(cum, half, side="right"), cum.size - 1)]]
+    # A tolerance on the half-way mark: weights 0.1 each must give the median of
+    # weights 1 each, whatever the rounding of their cumulative sum.
+    tol = 1e-9 * cum[-1]
+    low = values[order[min(np.searchsorted(cum, half - tol, side="left"), cum.size - 1)]]
+    high = values[order[min(np.searchsorted(cum, half + tol, side="right"), cum.size - 1)]]
     return 0.5 * (float(low) + float(high))
 
 

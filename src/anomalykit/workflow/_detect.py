@@ -120,7 +120,7 @@ class DetectionReport:
                 "ddof": det.ddof,
                 "reg_covar": det.reg_covar,
                 "shrinkage": getattr(det, "shrinkage_", None),
-                "robust": det.robust,
+                "robust": bool(det.robust),
                 "n_train_robust_support": None
                 if not det.robust
                 else int(np.count_nonzero(det.support_)),
