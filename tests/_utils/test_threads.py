@@ -1,4 +1,7 @@
+import os
+
 import numpy as np
+import pytest
 from threadpoolctl import threadpool_limits
 
 from anomalykit import KMeans
@@ -21,3 +24,30 @@ def test_kmeans_under_a_one_thread_limit_gives_the_same_answer():
         limited = KMeans(16, init=init, n_init=1, max_iter=5, tol=0).fit(X)
     np.testing.assert_array_equal(free.labels_, limited.labels_)
     np.testing.assert_array_equal(free.cluster_centers_, limited.cluster_centers_)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_working_pools():
+    """The parent's pools have threads the child does not: without the at-fork
+    reset, a chunked fit in the child waits for ever (multiprocessing forks)."""
+    import multiprocessing
+
+    from anomalykit import GaussianDetector
+    from anomalykit._utils._threads import thread_pool
+
+    X = np.random.default_rng(0).normal(size=(100_000, 3))
+    GaussianDetector("full").fit(X)  # several chunks: the parent's pool now runs
+    assert list(thread_pool(2).map(abs, [-1, -2])) == [1, 2]
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        result = pool.apply_async(_fit_in_child, (X,))
+        mean = result.get(timeout=60)  # hangs (then fails here) without the reset
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12)
+
+
+def _fit_in_child(X):
+    from anomalykit import GaussianDetector
+    from anomalykit.metrics import silhouette_score
+
+    silhouette_score(X[:3000], (X[:3000, 0] > 0).astype(int))
+    return GaussianDetector("full").fit(X).mean_
