@@ -72,7 +72,6 @@ from _common import wait_for_idle as _wait_for_idle
 from kmeans import (
     CASES,
     LLOYD_METHODS,
-    MEMORY,
     QUICK_DIVISOR,
     fmt_bytes,
     inertia64,
@@ -80,6 +79,7 @@ from kmeans import (
     lloyd_methods,
     make_data,
     plusplus_methods,
+    print_machine_notes,
     time_methods,
     warm_up,
 )
@@ -120,6 +120,11 @@ def read_time(X: np.ndarray) -> float:
     """One pass reading every value of X."""
     flat = X.reshape(-1)
     return best_time(lambda: np.add.reduce(flat))
+
+
+def floor_note(ours: float, gemm: float, read: float) -> str:
+    """The floors of a K-means row and how close ours came to them."""
+    return f"GEMM {fmt_time(gemm)} ({ours / gemm:.2f}); read {fmt_time(read)} ({ours / read:.1f})"
 
 
 # ------------------------------------------------------------------ sections
@@ -181,8 +186,7 @@ def lloyd_rows(args, loads: list[str]) -> list[list[str]]:
                     fmt_bytes(peak),
                     f"{speedup:.2f}x vs {fastest}" if name == "anomalykit" else "",
                     f">= {TARGETS['lloyd']:g}x: {ok}" if name == "anomalykit" else "",
-                    f"GEMM {fmt_time(gemm)} ({ours / gemm:.2f}); read {fmt_time(read)} "
-                    f"({ours / read:.1f})" if name == "anomalykit" else "",
+                    floor_note(ours, gemm, read) if name == "anomalykit" else "",
                 ])  # fmt: skip
             print(f"done lloyd {case} {kind} ({load_average()})", file=sys.stderr, flush=True)
             del X, res
@@ -210,8 +214,7 @@ def plusplus_rows(args, loads: list[str]) -> list[list[str]]:
                 "", f"{inertia:.5e} ({inertia / ref_inertia - 1:+.1e})", fmt_bytes(peak),
                 f"{ref / ours:.2f}x vs sklearn" if mine else "",
                 f">= {TARGETS['k-means++']:g}x: {'yes' if ref / ours >= 5 else 'no'}" if mine else "",
-                f"GEMM {fmt_time(gemm)} ({ours / gemm:.2f}); read {fmt_time(read)} "
-                f"({ours / read:.1f})" if mine else "",
+                floor_note(ours, gemm, read) if mine else "",
             ])  # fmt: skip
         print(f"done k-means++ {kind} ({load_average()})", file=sys.stderr, flush=True)
         del X, res
@@ -344,10 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     print(markdown_table(header, rows, left=4))
     print()
-    print("machine load per section (load average 1/5/15 min; CPU share of other processes):")
-    for line in loads:
-        print(f"  {line}")
-    print(f"largest resident set during any timed call: {fmt_bytes(MEMORY.process_peak)}")
+    print_machine_notes("section", loads)
     print(f"total run time: {fmt_time(time.perf_counter() - started)}")
     return 0
 

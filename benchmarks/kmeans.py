@@ -318,6 +318,14 @@ def case_size(name: str, quick: bool) -> tuple[int, int, int, tuple[str, ...]]:
     return (n // QUICK_DIVISOR if quick else n), d, k, kinds
 
 
+def print_machine_notes(per: str, loads: list[str]) -> None:
+    """The load around each timed part and the largest resident set of any timed call."""
+    print(f"machine load per {per} (load average 1/5/15 min; CPU share of other processes):")
+    for line in loads:
+        print(f"  {line}")
+    print(f"largest resident set during any timed call: {fmt_bytes(MEMORY.process_peak)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     load_before = load_average()
@@ -392,10 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         ]  # fmt: skip
         print(markdown_table(header, pp_rows, left=2))
         print()
-    print("machine load per case (load average 1/5/15 min; CPU share of other processes):")
-    for line in loads:
-        print(f"  {line}")
-    print(f"largest resident set during any timed call: {fmt_bytes(MEMORY.process_peak)}")
+    print_machine_notes("case", loads)
     return 0
 
 

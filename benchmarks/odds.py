@@ -256,6 +256,19 @@ def protocol_auc(
     return {k: float(np.mean(v)) for k, v in aucs.items()}, seconds, warned
 
 
+def files_present(folder: Path, files: list[str], what: str, source: str) -> bool:
+    """True when every file is in ``folder``; else say which are missing (stderr)."""
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        print(
+            f"{what} data not found: {len(missing)} of {len(files)} files missing from "
+            f"{folder} (first: {missing[0]}). Pass --data PATH to the folder holding them "
+            f"(see shared/data/{source}/SOURCES.md for their origin).",
+            file=sys.stderr,
+        )
+    return not missing
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
@@ -278,14 +291,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     names = args.datasets or list(PUBLISHED)
-    missing = [n for n in names if not (args.data / f"{n}.mat").is_file()]
-    if missing:
-        print(
-            f"ODDS data not found: {len(missing)} of {len(names)} files missing from "
-            f"{args.data} (first: {missing[0]}.mat). Pass --data PATH to the folder holding "
-            "the 17 ODDS .mat files (see shared/data/odds/SOURCES.md for their origin).",
-            file=sys.stderr,
-        )
+    if not files_present(args.data, [f"{n}.mat" for n in names], "ODDS", "odds"):
         return 2
     load_before = load_average()
     wall_start = time.perf_counter()

@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 from _common import environment_lines, load_average, markdown_table
 from odds import DETECTORS as ODDS_DETECTORS
-from odds import protocol_auc
+from odds import files_present, protocol_auc
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "adbench"
 #: ADBench files with no source in common with an ODDS file (see the docstring).
@@ -89,14 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"folder holding the ADBench .npz files (default {DEFAULT_DATA})",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    missing = [f for f in DEV_FILES if not (args.data / f"{f}.npz").is_file()]
-    if missing:
-        print(
-            f"ADBench data not found: {len(missing)} of {len(DEV_FILES)} files missing from "
-            f"{args.data} (first: {missing[0]}.npz). Pass --data PATH to the folder holding "
-            "the ADBench .npz files (see shared/data/adbench/SOURCES.md).",
-            file=sys.stderr,
-        )
+    if not files_present(args.data, [f"{f}.npz" for f in DEV_FILES], "ADBench", "adbench"):
         return 2
     load_before = load_average()
     wall_start = time.perf_counter()
