@@ -71,7 +71,7 @@ def test_single_split_unrounded(shared_data):
 
 #: benchmarks/odds.py's "robust full LW" column on two small files (2026-11-26 run; the table shows 4 decimals):
 #: a change to the robust fit that moves them should be seen, and explained.
-ROBUST_FULL_LW = {"glass": 0.81516, "ionosphere": 0.94995}
+ROBUST_FULL_LW = {"glass": 0.81516, "ionosphere": 0.94924}
 
 
 @pytest.mark.parametrize("name", list(ROBUST_FULL_LW))

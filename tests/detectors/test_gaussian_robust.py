@@ -158,22 +158,34 @@ def test_weighted_median_matches_numpy_on_repeated_rows():
     assert _gaussian._weighted_median(np.array([0.0, 1.0, 100.0]), np.array([1.0, 1.0, 0.0])) == 0.5
 
 
-def test_feature_constant_on_the_kept_rows_warns_once(contaminated):
-    """A feature constant on the normal rows: one warning, for the final fit only."""
+def test_a_value_shared_by_the_kept_rows_keeps_the_spread_of_all_rows(engine, contaminated):
+    """A feature constant on the kept rows but not on all rows keeps the variance
+    of all rows and no covariance: its other values are not made extreme."""
     X, y = contaminated
     X = np.column_stack([X, np.where(y == 1, 5.0, 1.0)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         det = GaussianDetector("full", robust=True).fit(X)
-    constant = [w for w in caught if issubclass(w.category, ConstantFeatureWarning)]
-    assert len(constant) == 1 and "column 3" in str(constant[0].message)
+    assert not [w for w in caught if issubclass(w.category, ConstantFeatureWarning)]
     assert not det.support_[y == 1].any()
+    assert det.var_[3] == pytest.approx(X[:, 3].var() + 1e-6, rel=1e-12)
+    np.testing.assert_array_equal(det.covariance_[3, :3], 0.0)
+    diag = GaussianDetector("diag", robust=True).fit(X)
+    assert diag.var_[3] == pytest.approx(X[:, 3].var() + 1e-6, rel=1e-12)
+
+
+def test_feature_constant_on_all_rows_still_warns(contaminated):
+    X, _ = contaminated
+    X = np.column_stack([X, np.ones(len(X))])
+    with pytest.warns(ConstantFeatureWarning, match="column 3"):
+        GaussianDetector("full", robust=True).fit(X)
 
 
 def test_error_on_the_kept_rows_says_so(contaminated):
+    """Columns equal on the kept rows only: the refit's covariance is singular."""
     X, y = contaminated
-    X = np.column_stack([X, np.where(y == 1, 5.0, 1.0)])
-    with pytest.raises(ValueError, match=r"robust=True: the refit on the \d+ of 1000 .*Constant"):
+    X = np.column_stack([X, np.where(y == 1, -X[:, 0], X[:, 0])])
+    with pytest.raises(ValueError, match=r"robust=True: the refit on the \d+ of 1000 .*positive"):
         GaussianDetector("full", robust=True, reg_covar=0.0).fit(X)
     # A column constant on all rows fails the first fit, with the plain fit's message.
     X[:, 3] = 1.0

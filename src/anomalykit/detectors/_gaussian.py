@@ -166,24 +166,22 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     ``D2`` its squared Mahalanobis distance under the current fit (the
     median rescales ``D2`` as if the kept rows were Gaussian). At least half
     of the rows (by weight) are always kept. With ``shrinkage`` the
-    shrinkage is re-estimated on each kept set. A feature that is constant
-    on the kept rows gets a :class:`ConstantFeatureWarning`, and any other
-    value of it then scores as an extreme anomaly. That is what makes rows
-    off a value shared by every typical row stand out, and it is a trap for
-    zero-inflated features (counts, indicators): when more than half of the
-    rows share one value of a feature, the kept rows may all hold it, and the
-    model then treats every other value as anomalous. Drop or transform such
-    features, or leave ``robust`` off, when that is not wanted; the warning
-    names them. A single row holding more than half of the total weight is
-    kept alone. The iterations start
+    shrinkage is re-estimated on each kept set. When more than half of the
+    rows share one value of a feature (a count that is mostly 0, an
+    indicator), the kept rows may all hold it; such a feature, constant on
+    the kept rows but not on all of them, keeps the variance of all the rows
+    and no covariance with the others, so that its other values are not
+    scored as extreme anomalies (a zero variance would make them so). A
+    feature constant on all rows gets a :class:`ConstantFeatureWarning`, as
+    without ``robust``. The iterations start
     from the fit on all rows, so they remove the anomalies that this fit
     already finds unusual; a compact group of anomalies large enough to pull
     that first fit over itself (masking) can stay in. scikit-learn's
     ``MinCovDet``, with its many random starts, is the tool for that case,
     at far higher cost. On the benchmarks
     (``benchmarks/odds_dev.py``, ``benchmarks/odds.py``) it raised the mean
-    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.766 on 24 ADBench data
-    sets and from 0.809 to 0.819 on the 17 ODDS files.
+    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.768 on 24 ADBench data
+    sets and from 0.809 to 0.823 on the 17 ODDS files.
 
     The moments (``fit``, ``partial_fit``) and the scores are computed by
     compiled kernels (Numba; compiled on the first call and cached on disk) in
@@ -331,6 +329,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         d = X.shape[1]
         ratio = chi2.ppf(self.robust_quantile, d) / chi2.ppf(0.5, d)
         support = np.ones(X.shape[0], dtype=bool)
+        all_rows = moments
         # Only the final fit's warnings (e.g. a feature constant on the kept rows) are shown.
         pending = self._set_parameters(moments, X, w, warn=False)
         for n_iter in range(_ROBUST_MAX_ITER + 1):
@@ -354,6 +353,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 moments = moments_of(X_kept, w_kept, full=full)
             else:
                 moments = _engine_moments(kernels, X_kept, w_kept, full)
+            moments = _keep_shared_value_spread(moments, all_rows, self.ddof)
             try:
                 pending = self._set_parameters(moments, X_kept, w_kept, warn=False)
             except ValueError as exc:
@@ -455,10 +455,8 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 "to estimate a variance. Pass more rows or larger weights."
             )
         d = moments.mean.shape[0]
-        raw_var = (np.diag(moments.scatter) if moments.full else moments.scatter) / denom
-        # A feature is constant when its spread is at rounding level of its magnitude.
-        tiny = (np.finfo(np.float64).eps * np.maximum(np.abs(moments.mean), 1.0)) ** 2
-        constant = np.flatnonzero(raw_var <= tiny)
+        raw_var = _variances(moments, self.ddof)
+        constant = np.flatnonzero(_constant(moments, raw_var))
         if constant.size:
             names = feature_names(self, d)
             listed = ", ".join(f"{names[j]!r} (column {j})" for j in constant[:10])
@@ -788,6 +786,46 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
 _ABSENT = object()
 #: Rows per sub-block of the diag score kernel.
 _DIAG_SCORE_ROWS = 1024
+
+
+def _variances(moments: Moments, ddof: int) -> np.ndarray:
+    """Per-feature variances of merged moments (divisor ``weight - ddof``)."""
+    scatter = np.diag(moments.scatter) if moments.full else moments.scatter
+    return scatter / (moments.weight - ddof)
+
+
+def _constant(moments: Moments, variances: np.ndarray) -> np.ndarray:
+    """Features whose spread is at the rounding level of their magnitude."""
+    return variances <= (np.finfo(np.float64).eps * np.maximum(np.abs(moments.mean), 1.0)) ** 2
+
+
+def _keep_shared_value_spread(kept: Moments, all_rows: Moments, ddof: int) -> Moments:
+    """A robust refit's moments, where every feature that is constant on the kept
+    rows but not on all rows gets the variance of all rows and no covariance.
+
+    When more than half of the rows share one value of a feature (a count that
+    is mostly 0, an indicator), the kept rows may all hold it: the feature would
+    collapse to a zero variance and any other value of it would score as an
+    extreme anomaly. The kept rows carry no information on its spread; all the
+    rows do. Without such features the moments are returned unchanged.
+    """
+    if kept.weight - ddof <= 0:
+        return kept  # too few rows: _set_parameters says so
+    var_kept = _variances(kept, ddof)
+    var_all = _variances(all_rows, ddof)
+    shared = _constant(kept, var_kept) & ~_constant(all_rows, var_all)
+    if not shared.any():
+        return kept
+    scatter = kept.scatter.copy()
+    spread = var_all[shared] * (kept.weight - ddof)
+    if kept.full:
+        scatter[shared, :] = 0.0
+        scatter[:, shared] = 0.0
+        idx = np.flatnonzero(shared)
+        scatter[idx, idx] = spread
+    else:
+        scatter[shared] = spread
+    return Moments(kept.weight, kept.mean, scatter)
 
 
 def _weighted_median(values: np.ndarray, w: np.ndarray | None) -> float:
