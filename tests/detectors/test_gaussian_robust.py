@@ -174,6 +174,22 @@ def test_a_value_shared_by_the_kept_rows_keeps_the_spread_of_all_rows(engine, co
     assert diag.var_[3] == pytest.approx(X[:, 3].var() + 1e-6, rel=1e-12)
 
 
+def test_zero_inflated_feature_neither_collapses_nor_oscillates(engine):
+    """70% zeros: the kept rows may all be 0 there. Once so, the feature keeps the
+    spread of all rows for good: the refits settle (no ConvergenceWarning) and a
+    typical non-zero value still scores as typical."""
+    rng = np.random.default_rng(11)
+    counts = np.where(rng.random(2000) < 0.7, 0.0, rng.poisson(3.0, 2000) + 1.0)
+    X = np.column_stack([rng.normal(size=2000), counts])
+    plain = GaussianDetector("full").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ConvergenceWarning would fail here
+        robust = GaussianDetector("full", robust=True).fit(X)
+    assert robust.var_[1] == pytest.approx(counts.var() + 1e-6, rel=1e-12)
+    row = np.array([[0.0, 4.0]])
+    assert robust.score_samples(row)[0] > plain.score_samples(row)[0] - 5.0
+
+
 def test_feature_constant_on_all_rows_still_warns(contaminated):
     X, _ = contaminated
     X = np.column_stack([X, np.ones(len(X))])

@@ -168,10 +168,11 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     of the rows (by weight) are always kept. With ``shrinkage`` the
     shrinkage is re-estimated on each kept set. When more than half of the
     rows share one value of a feature (a count that is mostly 0, an
-    indicator), the kept rows may all hold it; such a feature, constant on
-    the kept rows but not on all of them, keeps the variance of all the rows
-    and no covariance with the others, so that its other values are not
-    scored as extreme anomalies (a zero variance would make them so). A
+    indicator), the kept rows may all hold it; such a feature, once constant
+    on the kept rows but not on all of them, keeps the variance of all the
+    rows and no covariance with the others from then on, so that its other
+    values are not scored as extreme anomalies (a zero variance would make
+    them so). A
     feature constant on all rows gets a :class:`ConstantFeatureWarning`, as
     without ``robust``. The iterations start
     from the fit on all rows, so they remove the anomalies that this fit
@@ -181,7 +182,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     at far higher cost. On the benchmarks
     (``benchmarks/odds_dev.py``, ``benchmarks/odds.py``) it raised the mean
     ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.768 on 24 ADBench data
-    sets and from 0.809 to 0.823 on the 17 ODDS files.
+    sets and from 0.809 to 0.825 on the 17 ODDS files.
 
     The moments (``fit``, ``partial_fit``) and the scores are computed by
     compiled kernels (Numba; compiled on the first call and cached on disk) in
@@ -330,6 +331,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         ratio = chi2.ppf(self.robust_quantile, d) / chi2.ppf(0.5, d)
         support = np.ones(X.shape[0], dtype=bool)
         all_rows = moments
+        shared = np.zeros(d, dtype=bool)  # features modelled with the spread of all rows
         # Only the final fit's warnings (e.g. a feature constant on the kept rows) are shown.
         pending = self._set_parameters(moments, X, w, warn=False)
         for n_iter in range(_ROBUST_MAX_ITER + 1):
@@ -353,7 +355,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                 moments = moments_of(X_kept, w_kept, full=full)
             else:
                 moments = _engine_moments(kernels, X_kept, w_kept, full)
-            moments = _keep_shared_value_spread(moments, all_rows, self.ddof)
+            moments, shared = _keep_shared_value_spread(moments, all_rows, self.ddof, shared)
             try:
                 pending = self._set_parameters(moments, X_kept, w_kept, warn=False)
             except ValueError as exc:
@@ -465,18 +467,13 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
                     f"Constant feature(s) {listed}: zero variance gives an infinite density. "
                     "Drop the column(s) or set reg_covar > 0."
                 )
-            kept = (
-                " kept by the robust fit"
-                if self.robust and X.shape[0] < self.n_samples_seen_
-                else ""
-            )
             floor = f"reg_covar={self.reg_covar:g}" + (
                 " (plus the shrinkage's share of the mean variance)"
                 if self.covariance == "full" and self.shrinkage not in (None, 0)
                 else ""
             )
             pending.append((
-                f"Constant feature(s) {listed} in the training rows{kept}: variance set to "
+                f"Constant feature(s) {listed} in the training rows: variance set to "
                 f"{floor}. Any other value of it will score as an extreme anomaly; drop the "
                 "column if that is not wanted.",
                 ConstantFeatureWarning,
@@ -799,23 +796,27 @@ def _constant(moments: Moments, variances: np.ndarray) -> np.ndarray:
     return variances <= (np.finfo(np.float64).eps * np.maximum(np.abs(moments.mean), 1.0)) ** 2
 
 
-def _keep_shared_value_spread(kept: Moments, all_rows: Moments, ddof: int) -> Moments:
-    """A robust refit's moments, where every feature that is constant on the kept
-    rows but not on all rows gets the variance of all rows and no covariance.
+def _keep_shared_value_spread(
+    kept: Moments, all_rows: Moments, ddof: int, shared: np.ndarray
+) -> tuple[Moments, np.ndarray]:
+    """A robust refit's moments, where every feature that is -- or once was --
+    constant on the kept rows but not on all rows gets the variance of all rows
+    and no covariance; and the updated mask of those features.
 
     When more than half of the rows share one value of a feature (a count that
     is mostly 0, an indicator), the kept rows may all hold it: the feature would
     collapse to a zero variance and any other value of it would score as an
     extreme anomaly. The kept rows carry no information on its spread; all the
-    rows do. Without such features the moments are returned unchanged.
+    rows do. The mask only grows ("once was"): a feature let go again as soon
+    as a few other values re-enter the kept rows would make the refits swing
+    between the two states and never settle.
     """
     if kept.weight - ddof <= 0:
-        return kept  # too few rows: _set_parameters says so
-    var_kept = _variances(kept, ddof)
+        return kept, shared  # too few rows: _set_parameters says so
     var_all = _variances(all_rows, ddof)
-    shared = _constant(kept, var_kept) & ~_constant(all_rows, var_all)
+    shared = shared | (_constant(kept, _variances(kept, ddof)) & ~_constant(all_rows, var_all))
     if not shared.any():
-        return kept
+        return kept, shared
     scatter = kept.scatter.copy()
     spread = var_all[shared] * (kept.weight - ddof)
     if kept.full:
@@ -825,7 +826,7 @@ def _keep_shared_value_spread(kept: Moments, all_rows: Moments, ddof: int) -> Mo
         scatter[idx, idx] = spread
     else:
         scatter[shared] = spread
-    return Moments(kept.weight, kept.mean, scatter)
+    return Moments(kept.weight, kept.mean, scatter), shared
 
 
 def _weighted_median(values: np.ndarray, w: np.ndarray | None) -> float:
