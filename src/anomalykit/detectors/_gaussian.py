@@ -332,7 +332,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         support = np.ones(X.shape[0], dtype=bool)
         all_rows = moments
         shared = np.zeros(d, dtype=bool)  # features modelled with the spread of all rows
-        # Only the final fit's warnings (e.g. a feature constant on the kept rows) are shown.
+        # Only the final fit's warnings (e.g. a feature constant on all rows) are shown.
         pending = self._set_parameters(moments, X, w, warn=False)
         for n_iter in range(_ROBUST_MAX_ITER + 1):
             d2 = self._sq_mahalanobis(X)
