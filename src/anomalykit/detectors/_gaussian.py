@@ -172,17 +172,20 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
     on the kept rows but not on all of them, keeps the variance of all the
     rows and no covariance with the others from then on, so that its other
     values are not scored as extreme anomalies (a zero variance would make
-    them so). A
-    feature constant on all rows gets a :class:`ConstantFeatureWarning`, as
-    without ``robust``. The iterations start
-    from the fit on all rows, so they remove the anomalies that this fit
-    already finds unusual; a compact group of anomalies large enough to pull
-    that first fit over itself (masking) can stay in. scikit-learn's
-    ``MinCovDet``, with its many random starts, is the tool for that case,
-    at far higher cost. On the benchmarks
-    (``benchmarks/odds_dev.py``, ``benchmarks/odds.py``) it raised the mean
-    ROC-AUC of ``full`` + Ledoit-Wolf from 0.730 to 0.768 on 24 ADBench data
-    sets and from 0.809 to 0.825 on the 17 ODDS files.
+    them so). A feature constant on all rows gets a
+    :class:`ConstantFeatureWarning`, as without ``robust``.
+
+    The iterations start from the fit on all rows, so they remove the
+    anomalies that this fit already finds unusual; a compact group of
+    anomalies large enough to pull that first fit over itself (masking) can
+    stay in. scikit-learn's ``MinCovDet``, with its many random starts, is
+    the tool for that case, at far higher cost. On clean training rows with
+    heavy-tailed features the cut also drops genuine tails: use ``robust``
+    for unlabelled rows that may hold anomalies, not for rows known to be
+    normal. On the benchmarks (``benchmarks/odds_dev.py``,
+    ``benchmarks/odds.py``) it raised the mean ROC-AUC of ``full`` +
+    Ledoit-Wolf from 0.730 to 0.768 on 24 ADBench data sets and from 0.809
+    to 0.825 on the 17 ODDS files.
 
     The moments (``fit``, ``partial_fit``) and the scores are computed by
     compiled kernels (Numba; compiled on the first call and cached on disk) in
