@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
 from anomalykit import KMeans, kmeans_plusplus
-from anomalykit.cluster._lloyd import assign, lloyd_step
+from anomalykit.cluster._lloyd import assign, centre_columns, lloyd_step
 
 
 def datasets():
@@ -320,6 +320,50 @@ def test_compiled_assign_equals_the_numpy_reference_over_many_centres(dtype):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(dist, ref_dist, rtol=tol, atol=tol)
     assert dist.dtype == dtype and (dist >= 0).all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("k", [1, 2, 4, 5, 6, 7, 8, 9, 13])
+def test_exact_ties_go_to_the_lower_index_for_every_k(engine, k):
+    # Integer rows and centres: every distance is exact, so rows equidistant
+    # from two centres tie exactly, in the 4-at-a-time compare and its remainder.
+    rng = np.random.default_rng(k)
+    X = rng.integers(-4, 5, size=(3000, 2)).astype(np.float32)
+    centers = rng.integers(-4, 5, size=(k, 2)).astype(np.float32)
+    if k > 1:
+        centers[-1] = centers[rng.integers(0, k - 1)]  # a duplicate of an earlier centre
+    labels, _ = assign(X, centers, engine=engine)
+    exact = ((X[:, None, :].astype(np.int64) - centers[None].astype(np.int64)) ** 2).sum(-1)
+    np.testing.assert_array_equal(labels, np.argmin(exact, axis=1))  # first minimum
+    step = lloyd_step(X, centers, np.ones(len(X)), engine=engine)
+    np.testing.assert_array_equal(step.labels, labels)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_labels_alone_skip_the_distances(engine):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(10000, 3))
+    centers = X[:9].copy()
+    labels, dist = assign(X, centers, engine=engine, distances=False)
+    assert dist is None
+    np.testing.assert_array_equal(labels, assign(X, centers, engine=engine)[0])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(2, 2), (4097, 2), (30001, 3), (5000, 64), (20000, 1)])
+def test_centring_uses_numpys_mean_to_the_bit(engine, dtype, shape):
+    # scikit-learn centres on X.mean(axis=0): the same shift keeps float32 runs equal.
+    rng = np.random.default_rng(6)
+    X = (rng.standard_normal(shape) * 10 + 1e3).astype(dtype)
+    for data in (X, np.asfortranarray(X)):
+        Xc, shift, variances = centre_columns(data, engine=engine)
+        np.testing.assert_array_equal(shift, data.mean(axis=0))
+        np.testing.assert_array_equal(Xc, data - data.mean(axis=0))
+        assert Xc.dtype == dtype and Xc.flags.c_contiguous
+        assert variances.dtype == np.float64
+        np.testing.assert_allclose(variances, np.var(X.astype(np.float64), axis=0), rtol=1e-4)
+    assert not np.shares_memory(Xc, X)
 
 
 def test_unknown_engine_is_an_error():

@@ -23,6 +23,7 @@ from ._lloyd import (
     _compiled_kernels,
     _run_blocks,
     assign,
+    centre_columns,
     lloyd_bounded,
     lloyd_step,
     row_norms_sq,
@@ -106,7 +107,7 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         X: np.ndarray | sp.csr_matrix,
         w: np.ndarray,
         rng: np.random.Generator,
-        x_sq: np.ndarray,
+        x_sq: np.ndarray | None,
     ) -> np.ndarray:
         if isinstance(self.init, str):
             check_enough_weighted_rows(w, self.n_clusters)
@@ -135,7 +136,7 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Index of the nearest centre of each row."""
         X = self._check_predict(X)
-        return assign(*self._centred(X))[0]
+        return assign(*self._centred(X), distances=False)[0]
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Distance of each row to every centre, shape (n_samples, n_clusters).
@@ -293,13 +294,14 @@ class KMeans(_BaseKMeans):
             n_init = 1
 
         spherical = self.metric == "cosine"
-        shift = variances = None
+        shift = variances = x_sq = None
         if not sp.issparse(X) and not spherical:
-            shift = X.mean(axis=0)
-            X = X - shift  # a centred copy: the caller's array is never modified
-            variances = np.einsum("ij,ij->j", X, X) / X.shape[0]  # no temporaries
+            # a centred copy (the caller's array is never modified), on NumPy's mean
+            X, shift, variances = centre_columns(X)
         variances = self._check_fit_data(X, variances)
-        x_sq = row_norms_sq(X)
+        if shift is None or (isinstance(self.init, str) and self.init == "k-means++"):
+            # Dense Euclidean Lloyd needs no row norms; k-means++ and sparse rows do.
+            x_sq = row_norms_sq(X)
         tol = self.tol * float(np.mean(variances)) if self.tol else 0.0
 
         best = None
@@ -339,7 +341,7 @@ def _lloyd(
     X: np.ndarray | sp.csr_matrix,
     centers: np.ndarray,
     w: np.ndarray,
-    x_sq: np.ndarray,
+    x_sq: np.ndarray | None,
     max_iter: int,
     tol: float,
     spherical: bool,
@@ -365,7 +367,7 @@ def _lloyd_plain(
     X: np.ndarray | sp.csr_matrix,
     centers: np.ndarray,
     w: np.ndarray,
-    x_sq: np.ndarray,
+    x_sq: np.ndarray | None,
     max_iter: int,
     tol: float,
     spherical: bool,
@@ -383,7 +385,7 @@ def _lloyd_plain(
         if shift <= tol:
             break
         labels_old = step.labels
-    labels = step.labels if strict else assign(X, centers, x_sq)[0]
+    labels = step.labels if strict else assign(X, centers, x_sq, distances=False)[0]
     return labels, centers, n_iter
 
 
@@ -395,7 +397,10 @@ def _same_labels(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _sq_distances_to_own(
-    X: np.ndarray | sp.csr_matrix, centers: np.ndarray, labels: np.ndarray, x_sq: np.ndarray
+    X: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    x_sq: np.ndarray | None,
 ) -> np.ndarray:
     """``||x_i - c_{label_i}||^2`` for every row (exact differences for dense rows,
     compiled and threaded over chunks of rows, or in NumPy blocks so no n x d

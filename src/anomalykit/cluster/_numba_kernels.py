@@ -18,7 +18,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["assign_chunk", "lloyd_chunk", "own_sq_distances_chunk", "products"]
+__all__ = [
+    "assign_chunk",
+    "centre_chunk",
+    "column_sums",
+    "lloyd_chunk",
+    "own_sq_distances_chunk",
+    "products",
+]
 
 #: Up to this many features the products ``C @ Xb.T`` are plain loops over a
 #: transposed copy of the block (vectorised over rows); BLAS does poorly with so
@@ -50,26 +57,61 @@ def products(centers, X, start, stop):  # pragma: no cover - compiled
     return DT
 
 
-@njit(nogil=True, cache=True, inline="always")
+@njit(nogil=True, cache=True)
 def _nearest(
-    X, centers, c_sq, start, stop, labels, best
+    X, centers, c_sq, start, stop, labels, best, lab
 ):  # pragma: no cover - compiled; covered through lloyd_step's tests
     """``labels[start:stop]`` and ``best[:stop-start]`` (= ``||c||^2 - 2 x.c``
-    of the nearest centre) for one sub-block of rows."""
+    of the nearest centre) for one sub-block of rows; ``lab`` is an int32
+    buffer of the sub-block's length.
+
+    The centres are compared four at a time (a small tournament, ties to the
+    lower index) before one compare with the running minimum: a quarter of
+    the loads and stores of ``best`` and ``lab``, whose traffic otherwise
+    bounds the loop. Labels are kept as int32 within the sub-block (twice the
+    SIMD lanes of intp) and copied out once.
+    """
     m = stop - start
+    k = centers.shape[0]
     DT = products(centers, X, start, stop)  # (k, m): x.c for every centre and row
-    lab = labels[start:stop]
     c0 = c_sq[0]
     for i in range(m):
         best[i] = c0 - 2 * DT[0, i]
         lab[i] = 0
-    for j in range(1, centers.shape[0]):
+    j = 1
+    while j + 3 < k:
+        c0, c1, c2, c3 = c_sq[j], c_sq[j + 1], c_sq[j + 2], c_sq[j + 3]
+        j0, j1, j2, j3 = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
+        for i in range(m):
+            v0 = c0 - 2 * DT[j, i]
+            v1 = c1 - 2 * DT[j + 1, i]
+            v2 = c2 - 2 * DT[j + 2, i]
+            v3 = c3 - 2 * DT[j + 3, i]
+            lo = v1 < v0
+            va = v1 if lo else v0
+            la = j1 if lo else j0
+            hi = v3 < v2
+            vb = v3 if hi else v2
+            lb = j3 if hi else j2
+            second = vb < va
+            vc = vb if second else va
+            lc = lb if second else la
+            b = best[i]
+            better = vc < b
+            best[i] = vc if better else b
+            lab[i] = lc if better else lab[i]
+        j += 4
+    while j < k:
         cj = c_sq[j]
         for i in range(m):
             v = cj - 2 * DT[j, i]
             if v < best[i]:
                 best[i] = v
                 lab[i] = j
+        j += 1
+    out = labels[start:stop]
+    for i in range(m):
+        out[i] = lab[i]
 
 
 @njit(nogil=True, cache=True)
@@ -90,11 +132,12 @@ def lloyd_chunk(
     ``wsum[label] += w``."""
     d = X.shape[1]
     best = np.empty(rows, dtype=X.dtype)
+    lab = np.empty(rows, dtype=np.int32)
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best)
+        _nearest(X, centers, c_sq, a, b, labels, best, lab)
         for i in range(a, b):
-            arg = labels[i]
+            arg = lab[i - a]
             wi = w[i]
             wsum[arg] += wi
             srow, xrow = sums[arg], X[i]  # 1-D views indexed from 0: vectorised
@@ -107,21 +150,23 @@ def assign_chunk(
     X: np.ndarray,
     centers: np.ndarray,
     c_sq: np.ndarray,
-    x_sq: np.ndarray,
+    x_sq: np.ndarray | None,
     labels: np.ndarray,
-    dist: np.ndarray,
+    dist: np.ndarray | None,
     start: int,
     stop: int,
     rows: int,
 ) -> None:  # pragma: no cover - compiled; covered through assign's tests
-    """Nearest centre of rows ``start:stop`` into ``labels`` and the squared
-    distance to it (``||x||^2 + best``, clipped at 0) into ``dist``."""
+    """Nearest centre of rows ``start:stop`` into ``labels`` and, unless ``dist``
+    is None, the squared distance to it (``||x||^2 + best``, clipped at 0)."""
     best = np.empty(rows, dtype=X.dtype)
+    lab = np.empty(rows, dtype=np.int32)
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best)
-        for i in range(a, b):
-            dist[i] = max(x_sq[i] + best[i - a], 0)
+        _nearest(X, centers, c_sq, a, b, labels, best, lab)
+        if dist is not None:
+            for i in range(a, b):
+                dist[i] = max(x_sq[i] + best[i - a], 0)
 
 
 @njit(nogil=True, cache=True)
@@ -137,3 +182,38 @@ def own_sq_distances_chunk(
             diff = X[i, f] - centers[a, f]
             s += diff * diff
         out[i] = s
+
+
+@njit(nogil=True, cache=True)
+def column_sums(X: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """``out[f] = sum_i X[i, f]``, accumulated in X's dtype row after row.
+
+    The order NumPy's ``X.sum(axis=0)`` uses for C-ordered X with two or
+    more columns (a row added to the running sums at a time), so the mean
+    KMeans centres on is NumPy's (and scikit-learn's) to the bit, in one
+    read of X without NumPy's buffered strided loop.
+    """
+    d = X.shape[1]
+    for f in range(d):
+        out[f] = 0
+    for i in range(X.shape[0]):
+        xr = X[i]
+        for f in range(d):
+            out[f] += xr[f]
+
+
+@njit(nogil=True, cache=True)
+def centre_chunk(
+    X: np.ndarray, shift: np.ndarray, out: np.ndarray, sq: np.ndarray, start: int, stop: int
+) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
+    """``out[i] = X[i] - shift`` (in X's dtype, as NumPy's subtraction) for rows
+    ``start:stop``, and ``sq[f] = sum_i out[i, f]**2`` in float64."""
+    d = X.shape[1]
+    for f in range(d):
+        sq[f] = 0.0
+    for i in range(start, stop):
+        xr, orow = X[i], out[i]
+        for f in range(d):
+            v = xr[f] - shift[f]
+            orow[f] = v
+            sq[f] += np.float64(v) * np.float64(v)
