@@ -90,15 +90,23 @@ def test_the_last_passes_skip_almost_every_row():
     assert engine.evaluations - before == 0
 
 
+@pytest.mark.parametrize("share", [None, 1.0, 0.05])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tol", [0.0, 1e-3])
-def test_the_bounded_loop_equals_the_plain_loop_and_sklearn(dtype, tol):
+def test_the_bounded_loop_equals_the_plain_loop_and_sklearn(dtype, tol, share, monkeypatch):
+    # share: the default switch to the bounds, bounds from the first step, an early switch
     X = blobs(n=10000, d=6, centers=8, std=2.0, dtype=dtype)
     k = 10
     init = rows(X, k)
     w = np.ones(len(X))
     tol_abs = tol * float(np.mean(np.var(X, axis=0)))  # scikit-learn's tol is relative
-    labels, centers, n_iter = lloyd_bounded(X, init, w, 100, tol_abs)
+    started = []
+    real = _lloyd.BoundedLloyd
+    monkeypatch.setattr(
+        _lloyd, "BoundedLloyd", lambda *a, **kw: started.append(1) or real(*a, **kw)
+    )
+    labels, centers, n_iter = lloyd_bounded(X, init, w, 100, tol_abs, settled_share=share)
+    assert started  # every setting reaches the bounds on these blobs
     ref_labels, ref_centers, ref_iter = _kmeans._lloyd_plain(
         X, init, w, np.einsum("ij,ij->i", X, X), 100, tol_abs, False
     )
@@ -147,8 +155,8 @@ def test_one_and_two_threads_give_identical_results(dtype):
     k = 16
     init = rows(X, k)
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
-    one = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=1)
-    two = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=2)
+    one = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=1, settled_share=1.0)
+    two = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=2, settled_share=1.0)
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])  # bit for bit
     assert one[2] == two[2]
@@ -220,7 +228,7 @@ def test_uniform_data_falls_back_to_plain_steps_with_the_same_result():
     for _ in range(4):
         centers = engine.step(centers).centers
     assert not engine.profitable  # the rows sit near many centres: the bounds cost more
-    labels, centers, n_iter = lloyd_bounded(X, init, w, 25, 0.0)
+    labels, centers, n_iter = lloyd_bounded(X, init, w, 25, 0.0, settled_share=1.0)
     ref = _kmeans._lloyd_plain(X, init, w, np.einsum("ij,ij->i", X, X), 25, 0.0, False)
     np.testing.assert_array_equal(labels, ref[0])
     np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)

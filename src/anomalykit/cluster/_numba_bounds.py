@@ -148,11 +148,14 @@ def _renew_block(
     Returns the number of rows whose label changed."""
     k, d = centers.shape
     t = lower.shape[1]
-    for r in range(m):
-        src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: a plain copy loop
-        for f in range(d):
-            dst[f] = src[f]
-    DT = products(centers, xg, 0, m)  # (k, m), as the plain kernel's product
+    if idx[m - 1] - idx[0] == m - 1:  # consecutive rows (every row of the first pass)
+        DT = products(centers, X, idx[0], idx[0] + m)
+    else:
+        for r in range(m):
+            src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: a plain copy loop
+            for f in range(d):
+                dst[f] = src[f]
+        DT = products(centers, xg, 0, m)  # (k, m), as the plain kernel's product
     for g in range(t):
         for r in range(m):
             m1[g, r] = np.inf
