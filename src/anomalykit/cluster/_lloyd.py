@@ -22,6 +22,8 @@ For whole runs on dense Euclidean rows, :func:`lloyd_bounded` (driven by
 ``KMeans``) keeps per-row distance bounds between iterations
 (:class:`BoundedLloyd`, kernels in :mod:`._numba_bounds`): the same labels as
 plain steps, bit for bit, with most distances skipped once the centres settle.
+It takes plain steps until the labels settle (at once where the distance work
+per row is large), and goes back to them where the bounds stop paying.
 :func:`use_bounds` picks it by the data's shape; the plain step stays the path
 of sparse, cosine and small data, and the reference.
 """
