@@ -45,3 +45,6 @@ def test_every_command_has_help_with_an_example_and_is_in_readme(name):
     assert result.exit_code == 0
     assert "Examples:" in result.stdout and f"anomalykit {name} " in result.stdout
     assert f"anomalykit {name} " in README
+    # every exit code the command can give, the internal error (3) included
+    text = " ".join(result.stdout.split())
+    assert "Exit codes: 0 ran" in text and "3 internal error" in text

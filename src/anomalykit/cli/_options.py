@@ -83,3 +83,10 @@ RobustOpt = Annotated[
         help="Refit the Gaussian on the rows it finds typical (training rows may hold anomalies).",
     ),
 ]
+
+
+def robust_note(model: dict) -> str:
+    """The summary line's note on a --robust fit (empty for a plain one): how many
+    training rows the Gaussian was fitted on."""
+    kept = model.get("n_train_robust_support")
+    return "" if kept is None else f"; robust: fitted on the {kept} most typical rows"

@@ -32,7 +32,7 @@ input), Parquet, .npz, .npy or .mat (FILE:ARRAY picks an array).
 Writes OUT/clusters.csv (row, cluster, distance, is_outlier, top_features) and
 OUT/summary.json (centres, sizes, metrics, outliers, the K criteria); with
 --plot also the figures as PNG; each file whole or not at all. Exit codes: 0 ran; 1 outliers found with
---fail-on-outliers; 2 bad usage or input.
+--fail-on-outliers; 2 bad usage or input; 3 internal error (a bug).
 """
 
 CHOOSE_K_EXAMPLE = """
@@ -44,7 +44,7 @@ Examples:
 
 Prints WCSS, silhouette, Davies-Bouldin, Calinski-Harabasz and the gap
 statistic per K, each criterion's pick and the verdict (a K, or "no clear K").
-Exit codes: 0 ran; 2 bad usage or input.
+Exit codes: 0 ran; 2 bad usage or input; 3 internal error (a bug).
 """
 
 

@@ -27,7 +27,8 @@ flagged and explained. Clusters: the wholesale clients (440 x 6 spend
 categories) are log-scaled, K is chosen by the K criteria, each segment is
 profiled and clients beyond 3 sigma of their segment are flagged. Writes
 OUT/report.html (open it in a browser), the figures as PNG, summary.json and
-CSV tables. Exit codes: 0 ran; 2 bad usage.
+CSV tables. Exit codes: 0 ran; 2 bad usage; 3
+internal error (a bug).
 """
 
 

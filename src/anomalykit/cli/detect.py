@@ -24,10 +24,10 @@ from ._options import (
     OutOpt,
     QuietOpt,
     RobustOpt,
+    robust_note,
     split_columns,
 )
 from ._progress import progress_bar
-from .fit import _robust_note
 
 EXAMPLE = """
 \b
@@ -46,7 +46,7 @@ anomalies are dropped and its normal rows are fitted.
 
 Writes OUT/scores.csv (row, log_density, is_anomaly, label, top_features) and
 OUT/summary.json, each whole or not at all. Exit codes: 0 ran; 1 anomalies found with
---fail-on-anomalies; 2 bad usage or input.
+--fail-on-anomalies; 2 bad usage or input; 3 internal error (a bug).
 """
 
 
@@ -245,7 +245,7 @@ def _render(report: DetectionReport, summary: dict) -> str:
             if report.n_train_dropped
             else ""
         )
-        + _robust_note(summary["model"]),
+        + robust_note(summary["model"]),
         f"threshold   log epsilon = {th['log_epsilon']:.6g} (epsilon = {th['epsilon']:.6g}), "
         f"from {report.threshold_source}",
     ]

@@ -24,6 +24,7 @@ from ._options import (
     RobustOpt,
     Rule,
     ScaleOpt,
+    robust_note,
     split_columns,
 )
 from ._progress import progress_bar
@@ -46,7 +47,8 @@ A Gaussian is fitted on the normal rows of TRAIN (rows labelled 1 in
 --contamination share of the training rows (1% by default), or maximises F1 on
 the labelled rows of --val. --scale and --log put a scaler inside the model, so
 new rows are given in original units. The model file is written whole or not
-at all. Exit codes: 0 ran; 2 bad usage or input.
+at all. Exit codes: 0 ran; 2 bad usage or input; 3 internal error
+(a bug).
 """
 
 
@@ -275,11 +277,6 @@ def _save(model: Any, path: Path) -> None:
     save(model, path)
 
 
-def _robust_note(model: dict[str, Any]) -> str:
-    kept = model.get("n_train_robust_support")
-    return "" if kept is None else f"; robust: fitted on the {kept} most typical rows"
-
-
 def _render(summary: dict[str, Any]) -> str:
     if summary["kind"] == "gaussian":
         m, th = summary["model"], summary["threshold"]
@@ -297,7 +294,7 @@ def _render(summary: dict[str, Any]) -> str:
                 if m["n_train_dropped_anomalies"]
                 else ""
             )
-            + _robust_note(m),
+            + robust_note(m),
             f"columns     {', '.join(m['feature_names'])}",
             f"threshold   log epsilon = {th['log_epsilon']:.6g} (epsilon = {th['epsilon']:.6g}), "
             f"from {th['source']}",

@@ -22,7 +22,7 @@ Examples:
 Each recipe reads its data from --data (or $ANOMALYKIT_DATA/<folder>), writes
 OUT/report.html or its figures, summary.json and tables, and prints its key
 numbers. docs/recipes/NAME.md explains each one. Exit codes: 0 ran; 2 bad
-usage, or data not found.
+usage, or data not found; 3 internal error (a bug).
 """
 
 

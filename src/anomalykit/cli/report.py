@@ -41,7 +41,8 @@ validation to choose epsilon by F1, test to report with a bootstrap interval);
 without one, the Gaussian flags the 1% least likely rows. The same rows are
 clustered (K chosen, or --k N) with outliers beyond --outliers sigma. Writes
 OUT/report.html (self-contained, opens offline), the figures as PNG,
-summary.json and CSV tables. Exit codes: 0 ran; 2 bad usage or input.
+summary.json and CSV tables. Exit codes: 0 ran; 2 bad usage or input; 3
+internal error (a bug).
 """
 
 

@@ -40,7 +40,7 @@ top_features for K-means with outliers; row, cluster, distance for K-means.
 The file is written whole or not at all; --out - writes it to standard output.
 A short summary goes to standard error (the JSON summary, with --json, to
 standard output). Exit codes: 0 ran; 1 rows flagged with --fail-on-anomalies;
-2 bad usage or input.
+2 bad usage or input; 3 internal error (a bug).
 """
 
 #: Features named in each row's top_features.
