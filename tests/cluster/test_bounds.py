@@ -240,3 +240,35 @@ def test_default_groups_follow_yinyang_and_memory():
     assert _lloyd.default_groups(10**5, 64) == 6
     assert _lloyd.default_groups(10**5, 1000) == 32
     assert _lloyd.default_groups(10**8, 1000) == 1  # n x t float32 within 256 MiB
+
+
+@pytest.mark.parametrize(("n", "d", "k"), [(8192, 128, 128), (20000, 3, 9), (20000, 16, 6)])
+def test_near_tied_float32_centres_get_the_plain_kernels_labels(n, d, k):
+    # Pairs of centres one float32 ulp apart in half their coordinates: rows tie
+    # within rounding. The plain kernel compares four centres at a time, the
+    # bounded one one at a time; both must compute the same float32 values.
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    C = X[rng.choice(n, k, replace=False)].copy()
+    for j in range(1, k, 2):
+        C[j] = C[j - 1]
+        C[j, ::2] = np.nextafter(C[j - 1, ::2], np.float32(9))
+    w = np.ones(n)
+    plain = lloyd_step(X, C, w)
+    np.testing.assert_array_equal(BoundedLloyd(X, w, k).step(C).labels, plain.labels)
+
+
+def test_a_run_through_near_ties_equals_the_plain_loop():
+    rng = np.random.default_rng(1)
+    n, d, k = 20000, 64, 5
+    X = rng.normal(size=(n, d)).astype(np.float32)
+    C = rng.normal(size=(k, d)).astype(np.float32)
+    C[2] = np.nextafter(C[1], np.float32(9))
+    C[2, ::2] = C[1, ::2]
+    w = np.ones(n)
+    ref = _kmeans._lloyd_plain(X, C.copy(), w, None, 300, 0.0, False)
+    for share in (1.0, None):
+        labels, centers, n_iter = lloyd_bounded(X, C.copy(), w, 300, 0.0, settled_share=share)
+        np.testing.assert_array_equal(labels, ref[0])
+        assert n_iter == ref[2]
+        np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)

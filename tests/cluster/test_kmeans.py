@@ -177,6 +177,25 @@ def test_input_not_mutated():
 
 
 @pytest.mark.parametrize(
+    "X",
+    [
+        np.full((1000, 3), 0.1),  # a mean of 0.1s is not exactly 0.1
+        np.full((100_000, 2), 0.1, dtype=np.float32),
+        np.asfortranarray(np.full((1000, 3), 0.1)),
+        np.full((1000, 1), 0.1),
+        sp.csr_matrix(np.full((500, 3), 0.1)),
+    ],
+    ids=["float64", "float32", "F order", "one column", "sparse"],
+)
+def test_identical_rows_are_refused_even_when_their_mean_is_inexact(X):
+    with pytest.raises(ValueError, match=f"All {X.shape[0]} rows are identical"):
+        KMeans(2, random_state=0).fit(X)
+    varied = X.toarray() if sp.issparse(X) else np.array(X)
+    varied[0, -1] = 0.2  # one differing value: there is something to cluster
+    assert KMeans(2, random_state=0).fit(varied).inertia_ >= 0
+
+
+@pytest.mark.parametrize(
     ("X", "params", "match"),
     [
         (
@@ -363,7 +382,7 @@ def test_centring_uses_numpys_mean_to_the_bit(engine, dtype, shape):
         assert Xc.dtype == dtype and Xc.flags.c_contiguous
         assert variances.dtype == np.float64
         np.testing.assert_allclose(variances, np.var(X.astype(np.float64), axis=0), rtol=1e-4)
-    assert not np.shares_memory(Xc, X)
+        assert not np.shares_memory(Xc, data)
 
 
 def test_unknown_engine_is_an_error():
@@ -434,3 +453,24 @@ def test_overflowing_inertia_is_an_error():
     X = np.array([[1e300, 0.0], [-1e300, 0.0], [1e300, 1.0], [-1e300, 1.0]])
     with pytest.raises(ValueError, match="inertia overflowed"):
         KMeans(1, init=np.zeros((1, 2))).fit(X)
+
+
+@pytest.mark.parametrize("cls", ["KMeans", "MiniBatchKMeans"])
+@pytest.mark.parametrize(
+    ("fit_dtype", "new_dtype"), [(np.float32, np.float64), (np.float64, np.float32)]
+)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_model_takes_rows_of_the_other_float_dtype(cls, fit_dtype, new_dtype, sparse):
+    # scikit-learn users meet "Buffer dtype mismatch" here; the compiled kernels
+    # need one dtype: the work is done in the new rows' dtype.
+    import anomalykit
+
+    X = make_blobs(3000, 8, centers=5, random_state=0)[0]
+    fit_X = X.astype(fit_dtype)
+    new_X = X.astype(new_dtype)
+    if sparse:
+        fit_X, new_X = sp.csr_matrix(fit_X), sp.csr_matrix(new_X)
+    km = getattr(anomalykit, cls)(5, random_state=0).fit(fit_X)
+    np.testing.assert_array_equal(km.predict(new_X), km.predict(fit_X))
+    np.testing.assert_allclose(km.transform(new_X), km.transform(fit_X), rtol=1e-4, atol=1e-4)
+    assert km.score(new_X) == pytest.approx(km.score(fit_X), rel=1e-4)

@@ -171,12 +171,15 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Distances come from ``||x||^2 - 2 x.c + ||c||^2``, which loses digits
         far from the origin; fit works on centred data, and so does every
-        later distance. Sparse rows are used as they are.
+        later distance. Sparse rows are used as they are. The work is done in
+        the rows' dtype: a model fitted on float32 predicts float64 rows (and
+        the other way round) without a dtype mismatch.
         """
-        centers = self.cluster_centers_.astype(self._dtype, copy=False)
+        centers = self.cluster_centers_.astype(X.dtype, copy=False)
         if self._shift is None or sp.issparse(X):
             return X, centers
-        return X - self._shift, centers - self._shift
+        shift = self._shift.astype(X.dtype, copy=False)
+        return X - shift, centers - shift
 
 
 class KMeans(_BaseKMeans):
@@ -433,8 +436,15 @@ def _objective(sq_dist: np.ndarray, w: np.ndarray | None, metric: str) -> float:
 
 
 def _column_variances(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
+    """Variance of each column, exactly 0 for a constant one (whose rounded
+    mean may differ from its value)."""
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
         mean_sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-        return np.maximum(mean_sq - mean**2, 0)
-    return np.var(X, axis=0)
+        variances = np.maximum(mean_sq - mean**2, 0)
+        constant = X.max(axis=0).toarray().ravel() == X.min(axis=0).toarray().ravel()
+    else:
+        variances = np.var(X, axis=0)
+        constant = (X == X[0]).all(axis=0)
+    variances[constant] = 0.0
+    return variances

@@ -40,7 +40,15 @@ from scipy.linalg import blas
 from .._utils._engine import compiled_module
 from .._utils._threads import engine_threads, one_blas_thread, thread_pool
 
-__all__ = ["LloydStep", "assign", "lloyd_step", "row_norms_sq", "update_centers"]
+__all__ = [
+    "LloydStep",
+    "assign",
+    "centre_columns",
+    "lloyd_bounded",
+    "lloyd_step",
+    "row_norms_sq",
+    "update_centers",
+]
 
 #: Bytes of one block's (rows x k) distance matrix: small enough to stay in cache.
 _BLOCK_BYTES = 2 * 2**20
@@ -180,10 +188,11 @@ def centre_columns(
 
     The mean is NumPy's ``X.mean(axis=0)`` to the bit (scikit-learn's KMeans
     centres on it too, so float32 runs agree with it); the variances are
-    those of the centred copy, summed in float64. The compiled path reads X
-    twice (the sums, then the copy and the squares, threaded over chunks of
-    rows); NumPy's strided reduction alone takes longer than both for few
-    columns (10 ms against 3 ms at 1e6 x 2, float32).
+    those of the centred copy, summed in float64, and exactly 0 for a
+    constant column (whose rounded mean may differ from its value). The
+    compiled path reads X twice (the sums, then the copy and the squares,
+    threaded over chunks of rows); NumPy's strided reduction alone takes
+    longer than both for few columns (10 ms against 3 ms at 1e6 x 2, float32).
     """
     n, d = X.shape
     kernels = _compiled_kernels(engine) if d >= 2 and X.flags.c_contiguous else None
@@ -191,7 +200,9 @@ def centre_columns(
         # (one column, or F order: NumPy sums pairwise, not row after row)
         shift = X.mean(axis=0)
         Xc = np.subtract(X, shift, out=np.empty(X.shape, dtype=X.dtype))  # C order
-        return Xc, shift, np.einsum("ij,ij->j", Xc, Xc, dtype=np.float64) / n
+        variances = np.einsum("ij,ij->j", Xc, Xc, dtype=np.float64) / n
+        variances[(X == X[0]).all(axis=0)] = 0.0
+        return Xc, shift, variances
     shift = np.empty(d, dtype=X.dtype)
     kernels.column_sums(X, shift)
     # NumPy's mean: the sums divided by the count as an intp (float64), cast back.
@@ -199,13 +210,17 @@ def centre_columns(
     Xc = np.empty_like(X)
     blocks = _chunks(n, d)
     sq = np.zeros((len(blocks), d))
+    varies = np.zeros((len(blocks), d), dtype=np.bool_)
     index = {start: b for b, (start, _) in enumerate(blocks)}
 
     def work(start: int, stop: int) -> None:
-        kernels.centre_chunk(X, shift, Xc, sq[index[start]], start, stop)
+        b = index[start]
+        kernels.centre_chunk(X, shift, Xc, sq[b], varies[b], start, stop)
 
     _run_blocks(work, blocks, engine_threads())
-    return Xc, shift, sq.sum(axis=0) / n  # chunk order: the same on any number of threads
+    variances = sq.sum(axis=0) / n  # chunk order: the same on any number of threads
+    variances[~varies.any(axis=0)] = 0.0
+    return Xc, shift, variances
 
 
 def _weighted_sums(
@@ -509,7 +524,7 @@ class BoundedLloyd:
         self._rows = _sub_block_rows(k, self.X.dtype.itemsize)
         # The plain kernel's ||c||^2 - 2 x.c has rounding error below
         # gamma_(d+2) (||c||^2 + 2 ||x|| ||c||) in any summation order, plus one
-        # rounding of the running minimum: (d + 8) eps bounds both, with room.
+        # rounding of the subtraction in X's dtype: (d + 8) eps bounds both, with room.
         self._coef = (d + 8) * float(np.finfo(self.X.dtype).eps)
         self.labels = np.full(n, -1, dtype=np.intp)
         self.upper = np.empty(n)

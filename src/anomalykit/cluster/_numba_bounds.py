@@ -16,8 +16,8 @@ least ``L = max(min_g l_g, s_a - u)`` away, and the row keeps its label when
     u**2 + 2 delta < L**2                                       (1)
 
 Exactness. ``delta`` bounds the rounding error of ``||c||^2 - 2 x.c`` as the
-plain kernel computes it, for any summation order, the float32 rounding of its
-running minimum included: ``(d + 8) eps (max||c||^2 + 2 ||x|| max||c||)``,
+plain kernel computes it, for any summation order, the rounding of the
+subtraction in X's dtype included: ``(d + 8) eps (max||c||^2 + 2 ||x|| max||c||)``,
 plus a float64 slack of ``1e-10 (||x|| + max||c||)^2`` that covers the
 rounding of the bounds' own float64 updates many times over. Under (1) the
 plain kernel's argmin is the current label strictly, whatever its rounding.
@@ -32,9 +32,11 @@ is tested again. A row that still fails is settled one of two ways:
   than ``4 delta`` above it: then the plain kernel, off by at most ``delta``
   per value, picks it too. Otherwise (a near tie) the row goes the second way;
 * many candidates, or a near tie: the row joins a block whose distances to every
-  centre come from the SAME BLAS product and the SAME comparisons as the plain
-  kernel (:func:`._numba_kernels._nearest`), so its label is bit for bit the
-  plain kernel's, and all its bounds are renewed from that product.
+  centre come from the SAME BLAS product and the same values, in X's dtype, as
+  the plain kernel's (:func:`._numba_kernels._nearest`; it compares them four
+  at a time, this kernel one at a time: the first smallest is the same), so its
+  label is bit for bit the plain kernel's, and all its bounds are renewed from
+  that product.
 """
 
 from __future__ import annotations
@@ -156,12 +158,13 @@ def _renew_block(
             for f in range(d):
                 dst[f] = src[f]
         DT = products(centers, xg, 0, m)  # (k, m), as the plain kernel's product
+    two = DT.dtype.type(2)  # values in X's dtype, as the plain kernel's
     for g in range(t):
         for r in range(m):
             m1[g, r] = np.inf
     c0 = c_sq[0]
     for r in range(m):
-        v = c0 - 2 * DT[0, r]  # the plain kernel's expressions and types
+        v = c0 - two * DT[0, r]  # the plain kernel's expressions and types
         best[r] = v
         bestv[r] = v
         lab[r] = 0
@@ -172,7 +175,7 @@ def _renew_block(
         cj = c_sq[j]
         m1g = m1[group[j]]
         for r in range(m):
-            v = cj - 2 * DT[j, r]
+            v = cj - two * DT[j, r]
             if v < best[r]:
                 best[r] = v
                 lab[r] = j
@@ -194,7 +197,7 @@ def _renew_block(
         for q in range(gstart[gn], gstart[gn + 1]):
             j = gmembers[q]
             if j != new:
-                other = min(other, c_sq[j] - 2 * DT[j, r])
+                other = min(other, c_sq[j] - two * DT[j, r])
         _store_lower(lower, i, gn, np.sqrt(max(other + xs - delta, 0.0)))
         upper[i] = np.sqrt(max(bestv[r] + xs + delta, 0.0))
         if new != old:

@@ -7,10 +7,10 @@ Compilation happens on the first call for each dtype and is cached on disk
 Each kernel handles one *chunk* of rows (``start:stop``) start to finish,
 without the GIL, in sub-blocks of ``rows`` rows: one BLAS product
 ``C @ Xb.T`` (k x rows, small enough to stay in cache), then the argmin
-column by column -- for each centre ``j`` a loop over the block's rows that
-the compiler turns into SIMD compares and selects -- then, for the Lloyd
-step, the block's rows added to their centre's sum. Ties go to the lowest
-centre index, as ``np.argmin``.
+over the centres four at a time -- loops over the block's rows that the
+compiler turns into SIMD compares and selects -- then, for the Lloyd step,
+the block's rows added to their centre's sum. Ties go to the lowest centre
+index, as ``np.argmin``.
 """
 
 from __future__ import annotations
@@ -65,28 +65,33 @@ def _nearest(
     of the nearest centre) for one sub-block of rows; ``lab`` is an int32
     buffer of the sub-block's length.
 
-    The centres are compared four at a time (a small tournament, ties to the
-    lower index) before one compare with the running minimum: a quarter of
-    the loads and stores of ``best`` and ``lab``, whose traffic otherwise
-    bounds the loop. Labels are kept as int32 within the sub-block (twice the
-    SIMD lanes of intp) and copied out once.
+    Every value ``||c||^2 - 2 x.c`` is computed and compared in X's dtype,
+    so the nearest centre is the first index of the smallest of these values
+    however they are compared: here four centres at a time (a small
+    tournament, ties to the lower index) before one compare with the running
+    minimum, a quarter of the loads and stores of ``best`` and ``lab``, whose
+    traffic otherwise bounds the loop; in the bounded kernels
+    (:mod:`._numba_bounds`) one centre at a time, with the same result.
+    Labels are kept as int32 within the sub-block (twice the SIMD lanes of
+    intp) and copied out once.
     """
     m = stop - start
     k = centers.shape[0]
     DT = products(centers, X, start, stop)  # (k, m): x.c for every centre and row
+    two = DT.dtype.type(2)  # (a literal 2 would make float32 values float64)
     c0 = c_sq[0]
     for i in range(m):
-        best[i] = c0 - 2 * DT[0, i]
+        best[i] = c0 - two * DT[0, i]
         lab[i] = 0
     j = 1
     while j + 3 < k:
         c0, c1, c2, c3 = c_sq[j], c_sq[j + 1], c_sq[j + 2], c_sq[j + 3]
         j0, j1, j2, j3 = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
         for i in range(m):
-            v0 = c0 - 2 * DT[j, i]
-            v1 = c1 - 2 * DT[j + 1, i]
-            v2 = c2 - 2 * DT[j + 2, i]
-            v3 = c3 - 2 * DT[j + 3, i]
+            v0 = c0 - two * DT[j, i]
+            v1 = c1 - two * DT[j + 1, i]
+            v2 = c2 - two * DT[j + 2, i]
+            v3 = c3 - two * DT[j + 3, i]
             lo = v1 < v0
             va = v1 if lo else v0
             la = j1 if lo else j0
@@ -104,7 +109,7 @@ def _nearest(
     while j < k:
         cj = c_sq[j]
         for i in range(m):
-            v = cj - 2 * DT[j, i]
+            v = cj - two * DT[j, i]
             if v < best[i]:
                 best[i] = v
                 lab[i] = j
@@ -204,16 +209,28 @@ def column_sums(X: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - c
 
 @njit(nogil=True, cache=True)
 def centre_chunk(
-    X: np.ndarray, shift: np.ndarray, out: np.ndarray, sq: np.ndarray, start: int, stop: int
+    X: np.ndarray,
+    shift: np.ndarray,
+    out: np.ndarray,
+    sq: np.ndarray,
+    varies: np.ndarray,
+    start: int,
+    stop: int,
 ) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
     """``out[i] = X[i] - shift`` (in X's dtype, as NumPy's subtraction) for rows
-    ``start:stop``, and ``sq[f] = sum_i out[i, f]**2`` in float64."""
+    ``start:stop``; ``sq[f] = sum_i out[i, f]**2`` in float64, and
+    ``varies[f]``: whether any of these rows differs from ``X[0]`` in column f
+    (a constant column's mean need not be exact, so its squares need not be 0)."""
     d = X.shape[1]
+    first = X[0]
     for f in range(d):
         sq[f] = 0.0
+        varies[f] = False
     for i in range(start, stop):
         xr, orow = X[i], out[i]
         for f in range(d):
-            v = xr[f] - shift[f]
+            x = xr[f]
+            v = x - shift[f]
             orow[f] = v
             sq[f] += np.float64(v) * np.float64(v)
+            varies[f] |= x != first[f]
