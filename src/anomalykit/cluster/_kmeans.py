@@ -21,7 +21,10 @@ from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_ro
 from ._lloyd import (
     _chunks,
     _compiled_kernels,
+    _compiled_sparse,
+    _csr_parts,
     _run_blocks,
+    _sparse_chunks,
     assign,
     centre_columns,
     lloyd_bounded,
@@ -95,7 +98,7 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         if variances is None:
             variances = _column_variances(X)
-        if not (variances > 0).any():
+        if _identical_csr_rows(X) if sp.issparse(X) else not (variances > 0).any():
             raise ValueError(
                 f"All {n} rows are identical: there is nothing to cluster. Check the input "
                 "(a constant file, or the wrong columns)."
@@ -409,9 +412,23 @@ def _sq_distances_to_own(
     compiled and threaded over chunks of rows, or in NumPy blocks so no n x d
     temporary is made)."""
     if sp.issparse(X):
-        dots = np.asarray(X.multiply(centers[labels]).sum(axis=1)).ravel()
-        out = x_sq - 2 * dots + np.einsum("ij,ij->i", centers, centers)[labels]
-        return np.maximum(out, 0)
+        sparse_kernels = _compiled_sparse(None)
+        c_sq = np.einsum("ij,ij->i", centers, centers)
+        if sparse_kernels is None:  # (an n x d dense copy of the centres)
+            dots = np.asarray(X.multiply(centers[labels]).sum(axis=1)).ravel()
+            return np.maximum(x_sq - 2 * dots + c_sq[labels], 0)
+        data, indices, indptr = _csr_parts(X)
+        C = np.ascontiguousarray(centers, dtype=X.dtype)
+        c_sq, x_sq = c_sq.astype(X.dtype, copy=False), np.asarray(x_sq, dtype=X.dtype)
+        out = np.empty(X.shape[0], dtype=X.dtype)
+
+        def own(start: int, stop: int) -> None:
+            sparse_kernels.own_sq_distances_chunk(
+                data, indices, indptr, C, c_sq, x_sq, labels, out, start, stop
+            )
+
+        _run_blocks(own, _sparse_chunks(X, 1), engine_threads())
+        return out
     out = np.empty(X.shape[0], dtype=X.dtype)
     kernels = _compiled_kernels(None)
     if kernels is not None:
@@ -436,15 +453,30 @@ def _objective(sq_dist: np.ndarray, w: np.ndarray | None, metric: str) -> float:
 
 
 def _column_variances(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
-    """Variance of each column, exactly 0 for a constant one (whose rounded
-    mean may differ from its value)."""
+    """Variance of each column; for dense rows exactly 0 for a constant column
+    (whose rounded mean may differ from its value)."""
     if sp.issparse(X):
         mean = np.asarray(X.mean(axis=0)).ravel()
         mean_sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
-        variances = np.maximum(mean_sq - mean**2, 0)
-        constant = X.max(axis=0).toarray().ravel() == X.min(axis=0).toarray().ravel()
-    else:
-        variances = np.var(X, axis=0)
-        constant = (X == X[0]).all(axis=0)
-    variances[constant] = 0.0
+        return np.maximum(mean_sq - mean**2, 0)
+    variances = np.var(X, axis=0)
+    variances[(X == X[0]).all(axis=0)] = 0.0
     return variances
+
+
+def _identical_csr_rows(X: sp.csr_matrix) -> bool:
+    """Whether every CSR row equals the first, in one look at the row lengths
+    for almost any data (rows with explicit zeros stored may be missed)."""
+    lengths = np.diff(X.indptr)
+    if (lengths != lengths[0]).any():
+        return False
+    Y = sp.csr_matrix(X, copy=True)
+    Y.sum_duplicates()  # canonical: sorted indices, no repeats
+    lengths = np.diff(Y.indptr)
+    if (lengths != lengths[0]).any():
+        return False
+    width = int(lengths[0])
+    if width == 0:
+        return True
+    indices, data = Y.indices.reshape(-1, width), Y.data.reshape(-1, width)
+    return bool((indices == indices[0]).all() and (data == data[0]).all())

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext as _nullcontext
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
@@ -110,6 +111,37 @@ def _compiled_kernels(engine: str | None):
     return compiled_module(f"{__package__}._numba_kernels", engine, owner="lloyd_step")
 
 
+def _compiled_sparse(engine: str | None):
+    """The compiled CSR kernel module, or None for the NumPy (SciPy) path."""
+    return compiled_module(f"{__package__}._numba_sparse", engine, owner="lloyd_step")
+
+
+#: The per-chunk (k x d, float64) sums of CSR rows take at most this many bytes in all.
+_SPARSE_SUMS_BYTES = 256 * 2**20
+
+
+#: Stored values x centres per chunk of CSR rows, at least (a chunk costs ~20 us).
+_SPARSE_CHUNK_WORK = 2**18
+
+
+def _sparse_chunks(X: sp.csr_matrix, n_clusters: int) -> list[tuple[int, int]]:
+    """Chunks of CSR rows cut by their stored values: each holds about
+    ``max(_SPARSE_CHUNK_WORK / k, nnz / 64)`` of them (up to 64 chunks), and
+    few enough chunks that their dense sums stay within
+    :data:`_SPARSE_SUMS_BYTES`. Fixed by the data, never by the number of
+    threads."""
+    n, d = X.shape
+    most = max(1, min(64, _SPARSE_SUMS_BYTES // (8 * n_clusters * max(d, 1))))
+    per_chunk = max(_SPARSE_CHUNK_WORK // max(n_clusters, 1), -(-X.nnz // most), 1)
+    cuts = np.searchsorted(X.indptr, np.arange(per_chunk, X.nnz, per_chunk), side="left")
+    bounds = np.unique(np.r_[0, cuts, n])
+    return [(int(a), int(b)) for a, b in pairwise(bounds)]
+
+
+def _csr_parts(X: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.ascontiguousarray(X.data), np.ascontiguousarray(X.indices), X.indptr
+
+
 def _numpy_threads(n_features: int, n_clusters: int) -> int:
     """The NumPy path: Python threads over blocks pay off only where the per-row
     work after the product dominates and the product is light; elsewhere
@@ -148,6 +180,21 @@ def assign(
     c_sq = np.einsum("ij,ij->i", centers, centers)
     labels = np.empty(n, dtype=np.intp)
     dist = np.empty(n, dtype=centers.dtype) if distances else None
+    sparse_kernels = _compiled_sparse(engine) if sp.issparse(X) else None
+    if sparse_kernels is not None:
+        data, indices, indptr = _csr_parts(X)
+        CT = np.ascontiguousarray(centers.T, dtype=X.dtype)
+        c_sq_x = c_sq.astype(X.dtype, copy=False)
+        x_sq_x = None if dist is None else np.ascontiguousarray(x_sq_norms, dtype=X.dtype)
+
+        def work(start: int, stop: int) -> None:
+            sparse_kernels.assign_chunk(
+                data, indices, indptr, CT, c_sq_x, x_sq_x, labels, dist, start, stop
+            )
+
+        blocks = _sparse_chunks(X, centers.shape[0])
+        _run_blocks(work, blocks, engine_threads() if threads is None else threads)
+        return labels, dist
     kernels = None if sp.issparse(X) else _compiled_kernels(engine)
 
     if kernels is not None:
@@ -299,7 +346,25 @@ def lloyd_step(
     c_sq = np.einsum("ij,ij->i", centers, centers)
     labels = np.empty(n, dtype=np.intp)
     kernels = None if sp.issparse(X) else _compiled_kernels(engine)
-    if kernels is not None:
+    sparse_kernels = _compiled_sparse(engine) if sp.issparse(X) else None
+    if sparse_kernels is not None:
+        data, indices, indptr = _csr_parts(X)
+        CT = np.ascontiguousarray(centers.T, dtype=X.dtype)
+        c_sq_x = c_sq.astype(X.dtype, copy=False)
+        sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+
+        def work(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            sums = np.zeros((k, X.shape[1]), dtype=np.float64)
+            wsum = np.zeros(k, dtype=np.float64)
+            sparse_kernels.lloyd_chunk(
+                data, indices, indptr, CT, c_sq_x, sample_weight, labels, sums, wsum, start, stop
+            )
+            return sums, wsum
+
+        blocks = _sparse_chunks(X, k)
+        if threads is None:
+            threads = engine_threads()
+    elif kernels is not None:
         X, centers_c = np.ascontiguousarray(X), np.ascontiguousarray(centers)
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
         rows = _sub_block_rows(k, centers.dtype.itemsize)
@@ -328,7 +393,7 @@ def lloyd_step(
             threads = _numpy_threads(X.shape[1], k)
     partial = _run_blocks(work, blocks, threads)
     sums = np.zeros((k, X.shape[1]), dtype=np.float64)
-    if kernels is not None:  # the chunks' sums and weights
+    if kernels is not None or sparse_kernels is not None:  # the chunks' sums and weights
         weights = np.zeros(k, dtype=np.float64)
         for part, wpart in partial:  # chunk order: the same sums on any number of threads
             sums += part
