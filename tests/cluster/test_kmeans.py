@@ -474,3 +474,23 @@ def test_a_model_takes_rows_of_the_other_float_dtype(cls, fit_dtype, new_dtype, 
     np.testing.assert_array_equal(km.predict(new_X), km.predict(fit_X))
     np.testing.assert_allclose(km.transform(new_X), km.transform(fit_X), rtol=1e-4, atol=1e-4)
     assert km.score(new_X) == pytest.approx(km.score(fit_X), rel=1e-4)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_cluster_emptied_by_reseeding_keeps_its_centre(engine, sparse):
+    # Four clusters are empty and take the rows of positive weight (and one of
+    # none) from cluster 2. Its weight was left at 2e-16 by rounding, which made
+    # its centre its leftover sums / 2e-16 (1e8 on the NumPy path).
+    X = np.zeros((4, 3), dtype=np.float32)
+    X[1, 0] = 1.221985
+    w = np.array([1.12669112, 0.96891309, 0.0, 0.14682503])
+    C = np.array(
+        [[-0.728, -1.054, 0.307], [-0.406, 0.946, -1.268], [0.352, 0.773, -0.401],
+         [-0.973, -0.924, -0.497], [-0.728, -1.054, 0.307]], dtype=np.float32,
+    )  # fmt: skip
+    step = lloyd_step(sp.csr_matrix(X) if sparse else X, C, w, engine=engine)
+    assert step.relocated.tolist() == [0, 1, 3, 4]
+    assert step.cluster_weights[2] == 0 and step.cluster_weights[4] == 0
+    np.testing.assert_array_equal(step.centers[2], C[2])  # emptied: keeps its centre
+    assert np.abs(step.centers).max() < 2

@@ -75,3 +75,16 @@ def test_errors():
     mb = MiniBatchKMeans(2, random_state=0).partial_fit(np.arange(12.0).reshape(6, 2))
     with pytest.raises(ValueError, match="features"):
         mb.partial_fit(np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_a_float32_batch_does_not_round_a_float64_model(sparse):
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3000, 5)) + 1000.0
+    B = (rng.normal(size=(3000, 5)) + 1000.0).astype(np.float32)
+    if sparse:
+        A, B = sp.csr_matrix(A - 1000.0), sp.csr_matrix(B - np.float32(1000.0))
+    m32 = MiniBatchKMeans(3, random_state=0).partial_fit(A).partial_fit(B)
+    m64 = MiniBatchKMeans(3, random_state=0).partial_fit(A).partial_fit(B.astype(np.float64))
+    assert m32.cluster_centers_.dtype == np.float64
+    np.testing.assert_array_equal(m32.cluster_centers_, m64.cluster_centers_)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from anomalykit import KMeans
+from anomalykit import KMeans, MiniBatchKMeans
 from anomalykit.cluster import _kmeans, _lloyd
 from anomalykit.cluster._lloyd import _sparse_chunks, assign, lloyd_step
 
@@ -127,3 +127,19 @@ def test_identical_csr_rows_are_recognised_whatever_their_storage_order():
     Y = X.tolil()
     Y[7, 0] = 0.5
     assert not _kmeans._identical_csr_rows(Y.tocsr())
+    # the same rows with a stored zero in one, and a value split in two in another
+    data, indices, indptr = [], [], [0]
+    for i in range(50):
+        cols, vals = [1, 3], [0.3, 0.1]
+        if i == 3:
+            cols, vals = [0, 1, 3], [0.0, 0.3, 0.1]
+        if i == 9:
+            cols, vals = [1, 3, 1], [0.15, 0.1, 0.15]
+        indices += cols
+        data += vals
+        indptr.append(len(indices))
+    Z = sp.csr_matrix((np.array(data), np.array(indices), np.array(indptr)), shape=(50, 4))
+    assert _kmeans._identical_csr_rows(Z)
+    for cls in (KMeans, MiniBatchKMeans):
+        with pytest.raises(ValueError, match="All 50 rows are identical"):
+            cls(2).fit(Z)

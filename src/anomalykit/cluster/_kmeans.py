@@ -174,14 +174,17 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
         Distances come from ``||x||^2 - 2 x.c + ||c||^2``, which loses digits
         far from the origin; fit works on centred data, and so does every
-        later distance. Sparse rows are used as they are. The work is done in
-        the rows' dtype: a model fitted on float32 predicts float64 rows (and
-        the other way round) without a dtype mismatch.
+        later distance. Sparse rows are used as they are. Rows and centres
+        meet in the wider of their dtypes: a model fitted on float32 takes
+        float64 rows (and the other way round) without a dtype mismatch, and
+        without rounding a float64 model to float32.
         """
-        centers = self.cluster_centers_.astype(X.dtype, copy=False)
+        dtype = np.result_type(X.dtype, self._dtype)
+        X = X.astype(dtype, copy=False)
+        centers = self.cluster_centers_.astype(dtype, copy=False)
         if self._shift is None or sp.issparse(X):
             return X, centers
-        shift = self._shift.astype(X.dtype, copy=False)
+        shift = self._shift.astype(dtype, copy=False)
         return X - shift, centers - shift
 
 
@@ -460,18 +463,28 @@ def _column_variances(X: np.ndarray | sp.csr_matrix) -> np.ndarray:
         mean_sq = np.asarray(X.multiply(X).mean(axis=0)).ravel()
         return np.maximum(mean_sq - mean**2, 0)
     variances = np.var(X, axis=0)
-    variances[(X == X[0]).all(axis=0)] = 0.0
+    variances[X.max(axis=0) == X.min(axis=0)] = 0.0
     return variances
 
 
 def _identical_csr_rows(X: sp.csr_matrix) -> bool:
-    """Whether every CSR row equals the first, in one look at the row lengths
-    for almost any data (rows with explicit zeros stored may be missed)."""
-    lengths = np.diff(X.indptr)
-    if (lengths != lengths[0]).any():
+    """Whether every CSR row equals the first, whatever the storage (order,
+    stored zeros, repeated columns).
+
+    Rows whose sums differ by more than their rounding can differ by are not
+    equal: one product with a vector settles almost any data. Otherwise the
+    rows are compared in canonical form (a sorted copy without zeros)."""
+    if X.shape[0] <= 1:
+        return True
+    sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    sizes = np.asarray(abs(X).sum(axis=1), dtype=np.float64).ravel()
+    stored = int(np.diff(X.indptr).max())
+    slack = 4.0 * (stored + 1) * float(np.finfo(X.dtype).eps) * (sizes + sizes[0])
+    if (np.abs(sums - sums[0]) > slack).any():
         return False
     Y = sp.csr_matrix(X, copy=True)
-    Y.sum_duplicates()  # canonical: sorted indices, no repeats
+    Y.sum_duplicates()
+    Y.eliminate_zeros()
     lengths = np.diff(Y.indptr)
     if (lengths != lengths[0]).any():
         return False

@@ -6,14 +6,17 @@ replace it without touching :class:`KMeans`.
 
 Two paths compute the same step:
 
-* the compiled kernels (:mod:`._numba_kernels`, the default for dense rows):
+* the compiled kernels, the default: for dense rows (:mod:`._numba_kernels`)
   the rows are cut into chunks fixed by the data's shape; each chunk is one
   call without the GIL (one per thread, BLAS on one thread each) that does
   the distance products, the argmin and the chunk's contribution to the new
-  centres in cache-sized sub-blocks;
-* the NumPy reference (sparse rows, ``engine="numpy"``): per block one BLAS
-  call for ``||c||^2 - 2 x.c`` (a row's own ``||x||^2`` does not change its
-  argmin), ``np.argmin``, and a sparse one-hot product for the sums.
+  centres in cache-sized sub-blocks. CSR rows (:mod:`._numba_sparse`) are cut
+  by their stored values, and each row's products come from its stored values
+  alone (no n x k or n x d matrix);
+* the NumPy reference (``engine="numpy"``, or without Numba): per block one
+  BLAS call (SciPy's sparse product for CSR rows) for ``||c||^2 - 2 x.c`` (a
+  row's own ``||x||^2`` does not change its argmin), ``np.argmin``, and a
+  sparse one-hot product for the sums.
 
 Partial sums are added in chunk (block) order, so results do not depend on
 the number of threads.
@@ -128,7 +131,8 @@ def _sparse_chunks(X: sp.csr_matrix, n_clusters: int) -> list[tuple[int, int]]:
     """Chunks of CSR rows cut by their stored values: each holds about
     ``max(_SPARSE_CHUNK_WORK / k, nnz / 64)`` of them (up to 64 chunks), and
     few enough chunks that their dense sums stay within
-    :data:`_SPARSE_SUMS_BYTES`. Fixed by the data, never by the number of
+    :data:`_SPARSE_SUMS_BYTES` (where one k x d sum alone is larger, there is
+    one chunk, on one thread). Fixed by the data, never by the number of
     threads."""
     n, d = X.shape
     most = max(1, min(64, _SPARSE_SUMS_BYTES // (8 * n_clusters * max(d, 1))))
@@ -256,7 +260,7 @@ def centre_columns(
         shift = X.mean(axis=0)
         Xc = np.subtract(X, shift, out=np.empty(X.shape, dtype=X.dtype))  # C order
         variances = np.einsum("ij,ij->j", Xc, Xc, dtype=np.float64) / n
-        variances[(X == X[0]).all(axis=0)] = 0.0
+        variances[X.max(axis=0) == X.min(axis=0)] = 0.0  # (no n x d temporary)
         return Xc, shift, variances
     shift = np.empty(d, dtype=X.dtype)
     kernels.column_sums(X, shift)
@@ -343,9 +347,9 @@ def lloyd_step(
     are normalised to unit length (rows are assumed unit length). Sums are
     accumulated in float64 whatever the dtype of ``X``.
 
-    ``engine``: None or "auto" uses the compiled kernels (:mod:`._numba_kernels`)
-    when Numba is installed and the rows are dense; "numba" insists on them;
-    "numpy" forces the NumPy reference path (also the path of sparse rows).
+    ``engine``: None or "auto" uses the compiled kernels (:mod:`._numba_kernels`,
+    :mod:`._numba_sparse` for CSR rows) when Numba is installed; "numba"
+    insists on them; "numpy" forces the NumPy reference path.
     ``threads``: threads over chunks of rows (default: the cores available).
 
     Prior validation of data is assumed.
@@ -439,14 +443,22 @@ def _new_centers(
         _, dist = assign(X, centers, x_sq_norms, threads=threads, engine=engine)
         dist[sample_weight <= 0] = -1  # a row without weight cannot hold a cluster
         far = np.argsort(-dist, kind="stable")[: empty.size]
+        # Rows of positive weight per cluster: a cluster whose last such row moves
+        # is empty, whatever the rounding of its weight (1e-16 left over would
+        # make its centre its leftover sums / 1e-16).
+        held = np.bincount(labels[sample_weight > 0], minlength=weights.shape[0])
         for cluster, row in zip(empty, far, strict=False):
             x = X[row].toarray().ravel() if sp.issparse(X) else X[row]
             w = sample_weight[row]
             old = labels[row]
             sums[old] -= x * w
             weights[old] -= w
+            held[old] -= w > 0  # (a row of no weight, when too few have any)
             sums[cluster] = x * w
             weights[cluster] = w
+            held[cluster] = w > 0
+        sums[held == 0] = 0.0
+        weights[held == 0] = 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
         new = sums / weights[:, np.newaxis]
     # Clusters whose weight is still 0 (all their rows have zero weight) keep their centre.

@@ -232,8 +232,8 @@ class MiniBatchKMeans(_BaseKMeans):
         centers, self.counts_, inertia = minibatch_step(
             Xc, Cc, self.counts_, w, spherical=self.metric == "cosine"
         )
-        self.cluster_centers_ = (
-            centers if self._shift is None or sp.issparse(X) else centers + self._shift
-        )
+        if self._shift is not None and not sp.issparse(X):
+            centers = centers + self._shift
+        self.cluster_centers_ = centers.astype(self._dtype, copy=False)  # the model's dtype
         self._last_inertia = inertia
         self.n_steps_ += 1
