@@ -112,3 +112,18 @@ def test_negative_seed_is_a_usage_error(csv_file, tmp_path):
     result = run("cluster", path, "--columns", "spend,visits", "--k", "3", "--seed", "-5")
     assert result.exit_code == 2
     assert "--seed" in result.output
+
+
+def test_a_header_of_years_can_be_named_on_the_command_line(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (60, 3)), rng.normal(8, 1, (60, 3))]
+    lines = ["2019,2020,2021"] + [",".join(repr(float(v)) for v in row) for row in X]
+    path = tmp_path / "years.csv"
+    path.write_text("\n".join(lines) + "\n")
+    guessed = run("cluster", path, "--k", 2, "--out", tmp_path / "a", "--json")
+    assert guessed.exit_code == 0, guessed.output
+    assert "warning:" in guessed.stderr and "pass --header" in guessed.stderr
+    named = run("cluster", path, "--k", 2, "--out", tmp_path / "b", "--json", "--header")
+    assert named.exit_code == 0, named.output
+    assert "warning:" not in named.stderr
+    assert '"2019"' in named.stdout

@@ -222,3 +222,9 @@ def test_course_mat_files(course_data, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["threshold"]["validation"]["f1"] == pytest.approx(0.875)
     assert summary["flagged"]["rows"] == "validation" and summary["evaluation"] is None
+
+
+def test_header_options_are_refused_with_builtin_data(tmp_path):
+    result = run("detect", "--builtin", "cardio", "--header", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert "not a CSV file; drop --header/--no-header" in result.stderr

@@ -39,6 +39,51 @@ def test_headerless_file_gets_positional_names(tmp_path):
     assert t.X.shape == (3, 2) and t.y is None
 
 
+YEARS = "2019,2020,2021\n0.5,1.5,2\n1,2,3.5\n0.25,0.5,1\n"
+
+
+def test_a_header_of_numbers_is_read_as_data_with_a_warning(tmp_path):
+    path = write(tmp_path, "years.csv", YEARS)
+    with pytest.warns(UserWarning, match=r"first row \(2019, 2020, 2021\).*pass --header"):
+        t = load_table(path)
+    assert t.feature_names == ["x0", "x1", "x2"] and t.X.shape == (4, 3)
+    named = load_table(path, header=True)
+    assert named.feature_names == ["2019", "2020", "2021"]
+    np.testing.assert_array_equal(named.X, t.X[1:])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,2\n3,4\n5,6\n",  # too few columns to say
+        "1,2,3\n1,2,3\n4,5,6\n7,8,9\n",  # inside the columns' ranges
+        "10,20,31\n1,2,3\n1,2,3\n1,2,3\n",  # not in steps of one size
+        "2019,2020,2021\n1,2,3\n4,5,6\n",  # too few rows below
+    ],
+)
+def test_ordinary_first_rows_of_numbers_give_no_warning(tmp_path, text):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = load_table(write(tmp_path, "a.csv", text))
+    assert t.feature_names[0] == "x0"
+
+
+def test_header_can_be_forced_either_way(tmp_path):
+    t = load_table(write(tmp_path, "a.csv", "a,b\n1,2\n"), header=True)
+    assert t.feature_names == ["a", "b"]
+    with pytest.raises(
+        TableError, match=r"column 'x0' mixes numbers and text: line 1 \(data row 1\) holds 'a'"
+    ):
+        load_table(write(tmp_path, "a.csv", "a,b\n1,2\n"), header=False)
+    with pytest.raises(TableError, match="has an empty name"):
+        load_table(write(tmp_path, "b.csv", "a,,c\n1,2,3\n"), header=True)
+    np.save(tmp_path / "x.npy", np.eye(3))
+    with pytest.raises(TableError, match="apply to CSV/TSV files"):
+        load_table(tmp_path / "x.npy", header=True)
+
+
 def test_columns_by_name_skip_text_columns(tmp_path):
     t = load_table(write(tmp_path, "a.csv", "id,b,a\nq,2,1\nr,4,3\n"), columns=["a", "b"])
     np.testing.assert_array_equal(t.X, [[1, 2], [3, 4]])

@@ -13,6 +13,7 @@ def read_table(
     label_column: str | None = None,
     *,
     labels_needed_for: str | None = None,
+    header: bool | None = None,
 ) -> Table:
     """Load ``FILE`` or ``FILE:ARRAY``; with ``labels_needed_for``, a file without
     labels is an error that says what they are needed for."""
@@ -23,6 +24,7 @@ def read_table(
         columns=columns,
         label_column=label_column,
         require_label=labels_needed_for is not None,
+        header=header,
     )
     if labels_needed_for is not None and table.y is None:
         hint = "--label-column NAME" if key is None else "--label-column NAME (or a y array)"

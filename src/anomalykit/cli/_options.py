@@ -39,6 +39,14 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print the summary as JSON (for machines) instead of text.")
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")]
+HeaderOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--header/--no-header",
+        help="CSV/TSV: the first row names the columns, or is data. Default: detected (a first "
+        "row without numbers is a header).",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option(

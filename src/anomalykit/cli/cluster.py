@@ -15,7 +15,16 @@ from ..io import atomic_open, write_text_atomic
 from ..workflow import ClusteringReport, cluster_data
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import ColumnsOpt, DebugOpt, JsonOpt, OutOpt, QuietOpt, Rule, split_columns
+from ._options import (
+    ColumnsOpt,
+    DebugOpt,
+    HeaderOpt,
+    JsonOpt,
+    OutOpt,
+    QuietOpt,
+    Rule,
+    split_columns,
+)
 from ._progress import progress_bar
 
 CLUSTER_EXAMPLE = """
@@ -102,11 +111,12 @@ def cluster(
         bool, typer.Option("--fail-on-outliers", help="Exit 1 when any row is flagged.")
     ] = False,
     quiet: QuietOpt = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Cluster rows with K-means (K given or chosen), flag rows far from their own centre."""
     with cli_errors(debug):
-        table = read_table(file, split_columns(columns_arg))
+        table = read_table(file, split_columns(columns_arg), header=header_row)
         with progress_bar("choosing K", quiet=quiet) as progress:
             report = cluster_data(
                 table.X,
@@ -141,11 +151,12 @@ def choose_k(
     json_out: JsonOpt = False,
     plot: PlotOpt = False,
     quiet: QuietOpt = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Compare K by the elbow of WCSS, silhouette, gap statistic and more; give a verdict."""
     with cli_errors(debug):
-        table = read_table(file, split_columns(columns_arg))
+        table = read_table(file, split_columns(columns_arg), header=header_row)
         with progress_bar("choosing K", quiet=quiet) as progress:
             selection = select_k(
                 table.X,

@@ -19,6 +19,7 @@ from ._options import (
     ColumnsOpt,
     Covariance,
     DebugOpt,
+    HeaderOpt,
     JsonOpt,
     LabelOpt,
     OutOpt,
@@ -113,6 +114,7 @@ def detect(
         typer.Option("--fail-on-anomalies", help="Exit 1 when any row is flagged (for scripts)."),
     ] = False,
     quiet: QuietOpt = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Fit a Gaussian on normal rows, choose epsilon by F1 on validation, flag and explain test rows."""
@@ -133,6 +135,10 @@ def detect(
                 )
             if label_column is not None:
                 raise ValueError(f"--builtin {builtin} has its own labels; drop --label-column.")
+            if header_row is not None:
+                raise ValueError(
+                    f"--builtin {builtin} is not a CSV file; drop --header/--no-header."
+                )
             data = load_builtin(builtin)
             # Labelled rows alone: the workflow splits them 60/20/20 with --seed.
             X_train, y_train, X_val, y_val, X_test, y_test = data.X, data.y, None, None, None, None
@@ -141,13 +147,19 @@ def detect(
                 idx = [_column_index(c, feature_names, builtin) for c in columns]
                 X_train, feature_names = X_train[:, idx], list(columns)
         else:
-            tr = read_table(train, columns, label_column)
+            tr = read_table(train, columns, label_column, header=header_row)
             va = (
-                read_table(val, columns, label_column, labels_needed_for="validation rows")
+                read_table(
+                    val,
+                    columns,
+                    label_column,
+                    labels_needed_for="validation rows",
+                    header=header_row,
+                )
                 if val
                 else None
             )
-            te = read_table(test, columns, label_column) if test else None
+            te = read_table(test, columns, label_column, header=header_row) if test else None
             for other in (va, te):
                 if other is not None:
                     _check_same_columns(tr, other)

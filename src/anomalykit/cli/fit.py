@@ -17,6 +17,7 @@ from ._options import (
     ColumnsOpt,
     Covariance,
     DebugOpt,
+    HeaderOpt,
     JsonOpt,
     LabelOpt,
     LogOpt,
@@ -107,6 +108,7 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", min=0, help="kmeans: seed of the fits.")] = 0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Fit a Gaussian anomaly detector (or K-means) on a table and save it to a model file."""
@@ -123,7 +125,7 @@ def fit(
             )
             summary = _fit_gaussian(
                 train, columns, label_column, val, covariance.value, epsilon, contamination,
-                reg_covar, robust, scale, log, model_path,
+                reg_covar, robust, scale, log, model_path, header_row,
             )  # fmt: skip
         else:
             _refuse(
@@ -137,7 +139,7 @@ def fit(
             )
             summary = _fit_kmeans(
                 train, columns, label_column, k, k_max, outliers, rule.value, seed, scale, log,
-                model_path, quiet,
+                model_path, quiet, header_row,
             )  # fmt: skip
     typer.echo(json.dumps(summary, indent=2) if json_out else _render(summary))
 
@@ -171,13 +173,14 @@ def _fit_gaussian(
     scale: Any,
     log: bool,
     model_path: Path,
+    header: bool | None,
 ) -> dict[str, Any]:
     if val is not None and (epsilon is not None or contamination is not None):
         raise ValueError(
             "--val chooses epsilon by F1, so it cannot be combined with --epsilon or "
             "--contamination; drop one of them."
         )
-    tr = read_table(train, columns, label_column)
+    tr = read_table(train, columns, label_column, header=header)
     if label_column is not None and val is None and tr.y is None:
         raise ValueError(
             f"{tr.source}: no label column {label_column!r}; columns are {tr.feature_names}. "
@@ -185,7 +188,13 @@ def _fit_gaussian(
         )
     va = None
     if val is not None:
-        va = read_table(val, columns, label_column, labels_needed_for="choosing epsilon on --val")
+        va = read_table(
+            val,
+            columns,
+            label_column,
+            labels_needed_for="choosing epsilon on --val",
+            header=header,
+        )
         if va.feature_names != tr.feature_names:
             raise ValueError(
                 f"{va.source} has columns {va.feature_names} but {tr.source} has "
@@ -235,10 +244,11 @@ def _fit_kmeans(
     log: bool,
     model_path: Path,
     quiet: bool,
+    header: bool | None,
 ) -> dict[str, Any]:
     from .cluster import _k_range, _parse_k
 
-    tr = read_table(train, columns, label_column)  # the label column is never a feature
+    tr = read_table(train, columns, label_column, header=header)  # the label: never a feature
     with progress_bar("choosing K", quiet=quiet) as progress:
         report = cluster_data(
             tr.X,

@@ -16,6 +16,7 @@ from ._options import (
     ColumnsOpt,
     Covariance,
     DebugOpt,
+    HeaderOpt,
     JsonOpt,
     LabelOpt,
     LogOpt,
@@ -84,6 +85,7 @@ def report(
     ),
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Detect anomalies and cluster one table; write a self-contained HTML report."""
@@ -97,6 +99,10 @@ def report(
         if builtin is not None:
             if label_column is not None:
                 raise ValueError(f"--builtin {builtin} has its own labels; drop --label-column.")
+            if header_row is not None:
+                raise ValueError(
+                    f"--builtin {builtin} is not a CSV file; drop --header/--no-header."
+                )
             data = load_builtin(builtin)
             X, y, names, source = data.X, data.y, data.feature_names, f"builtin:{builtin}"
             columns = split_columns(columns_arg)
@@ -104,7 +110,7 @@ def report(
                 X = X[:, [_column_index(c, names, builtin) for c in columns]]
                 names = list(columns)
         else:
-            table = read_table(file, split_columns(columns_arg), label_column)
+            table = read_table(file, split_columns(columns_arg), label_column, header=header_row)
             X, y, names, source = table.X, table.y, table.feature_names, table.source
         scale_name = None if scale is None else scale.value
         detection = clustering = None

@@ -20,7 +20,7 @@ from ..io._tables import MissingColumnsError
 from ..workflow import ClusteringReport, DetectionReport
 from ._errors import cli_errors
 from ._inputs import read_table
-from ._options import DebugOpt, JsonOpt, split_columns
+from ._options import DebugOpt, HeaderOpt, JsonOpt, split_columns
 
 EXAMPLE = """
 \b
@@ -80,6 +80,7 @@ def score(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No summary on standard error.")
     ] = False,
+    header_row: HeaderOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Score new rows with a saved model: log-density, anomaly flag and top features per row."""
@@ -108,7 +109,7 @@ def score(
                 f"{model_file} is plain K-means, which flags no rows; --fail-on-anomalies needs "
                 "a model fitted with --outliers N (or a Gaussian one)."
             )
-        table = _read_rows(data, model_file, model, final, split_columns(columns_arg))
+        table = _read_rows(data, model_file, model, final, split_columns(columns_arg), header_row)
         Xt = table.X if final is model or len(model.steps) == 1 else model[:-1].transform(table.X)
         header, rows, flags, key = _score(kind, final, Xt)
         text = _to_csv(header, rows)
@@ -164,7 +165,12 @@ def _positional(names: list[str]) -> bool:
 
 
 def _read_rows(
-    data: str, model_file: Path, model: Any, final: Any, columns: list[str] | None
+    data: str,
+    model_file: Path,
+    model: Any,
+    final: Any,
+    columns: list[str] | None,
+    header: bool | None,
 ) -> Table:
     n_in = int(model.n_features_in_)
     names = _model_names(model, final)
@@ -172,7 +178,7 @@ def _read_rows(
         f"{n_in} unnamed columns" if names is None else f"{n_in} columns ({', '.join(names)})"
     )
     if columns is not None:
-        table = read_table(data, columns)
+        table = read_table(data, columns, header=header)
         if len(columns) != n_in:
             raise ValueError(
                 f"--columns picks {len(columns)} column(s) but {model_file} was fitted on "
@@ -180,7 +186,7 @@ def _read_rows(
             )
         return table
     if names is None:
-        table = read_table(data, None)
+        table = read_table(data, None, header=header)
         if table.X.shape[1] != n_in:
             raise ValueError(
                 f"{table.source} has {table.X.shape[1]} columns ({', '.join(table.feature_names)}) "
@@ -189,7 +195,7 @@ def _read_rows(
             )
         return table
     try:
-        return read_table(data, names)
+        return read_table(data, names, header=header)
     except MissingColumnsError as exc:
         if _positional(exc.columns):
             raise ValueError(

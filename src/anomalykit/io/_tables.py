@@ -85,6 +85,7 @@ def load_table(
     columns: list[str] | None = None,
     label_column: str | None = None,
     require_label: bool = True,
+    header: bool | None = None,
 ) -> Table:
     """Load a numeric table.
 
@@ -108,6 +109,11 @@ def load_table(
     require_label : bool, default=True
         With ``False``, a file without ``label_column`` loads with ``y=None``
         (new rows to score often have no labels).
+    header : bool, default=None
+        CSV/TSV only: whether the first row names the columns. None detects
+        it: a first row without numbers is a header, any other is data (a
+        first row like ``2019,2020,2021`` above rows whose values are nowhere
+        near is read as data with a warning: pass ``header=True`` for it).
 
     Returns
     -------
@@ -137,8 +143,9 @@ def load_table(
     if str(path) == STDIN:
         if key is not None:
             raise TableError(f"{STDIN_NAME}: ':{key}' selects an array in .npz/.mat files only.")
+        text = _stdin_text()
         return _finish(
-            STDIN_NAME, _read_text(STDIN_NAME, _stdin_text(), columns, label_column, require_label)
+            STDIN_NAME, _read_text(STDIN_NAME, text, columns, label_column, require_label, header)
         )
     p = Path(path)
     name = str(p)
@@ -151,6 +158,11 @@ def load_table(
     suffix = p.suffix.lower()
     if key is not None and suffix not in (".npz", ".mat"):
         raise TableError(f"{name}: ':{key}' selects an array in .npz/.mat files only.")
+    if header is not None and suffix in (*_ARRAY_SUFFIXES, *_PARQUET_SUFFIXES):
+        raise TableError(
+            f"{name}: --header/--no-header apply to CSV/TSV files; a {suffix} file names its "
+            "columns itself. Leave the option out."
+        )
     if suffix in _ARRAY_SUFFIXES:
         X, y, names = _read_arrays(p, suffix, key, label_column, require_label)
         X, names = _select_columns(name, X, names, columns)
@@ -164,7 +176,7 @@ def load_table(
             f"{name} is not UTF-8 text. Is it a binary file? Tables are read from CSV/TSV, "
             "Parquet, .npz, .npy or .mat (named by their extension)."
         ) from None
-    return _finish(name, _read_text(name, text, columns, label_column, require_label))
+    return _finish(name, _read_text(name, text, columns, label_column, require_label, header))
 
 
 _Parsed = tuple[np.ndarray, "np.ndarray | None", list[str], "list[int] | None"]
@@ -206,7 +218,12 @@ def _stdin_text() -> str:
 
 # ------------------------------------------------------------------ text files
 def _read_text(
-    name: str, text: str, columns: list[str] | None, label_column: str | None, require_label: bool
+    name: str,
+    text: str,
+    columns: list[str] | None,
+    label_column: str | None,
+    require_label: bool,
+    header: bool | None = None,
 ) -> _Parsed:
     numbered = [
         (i + 1, ln)
@@ -220,9 +237,19 @@ def _read_text(
     delimiter = _sniff_delimiter(lines[:20])
     rows = list(csv.reader(lines, delimiter=delimiter, skipinitialspace=True))
     first = [c.strip() for c in rows[0]]
-    # A header holds names, not numbers: a first row with any number in it is data
-    # (so "1,,3" is a data row with a missing value, not a header).
-    has_header = any(first) and not any(_is_number(c) for c in first)
+    if header is None:
+        # A header holds names, not numbers: a first row with any number in it is data
+        # (so "1,,3" is a data row with a missing value, not a header).
+        has_header = any(first) and not any(_is_number(c) for c in first)
+        if not has_header:
+            _warn_if_numbers_look_like_names(name, first, rows[1:])
+    else:
+        has_header = header
+        if has_header and not all(first):
+            raise TableError(
+                f"{name}: --header reads the first row as column names, but it has an empty "
+                f"name (line {line_numbers[0]}). Name every column, or leave --header out."
+            )
     if has_header:
         names, body, body_lines = first, rows[1:], line_numbers[1:]
         if len(set(names)) != len(names):
@@ -256,6 +283,44 @@ def _read_text(
 
     X, y, wanted = _assemble(name, names, get, get_labels, columns, label_column, require_label)
     return X, y, wanted, body_lines
+
+
+#: Body rows that the check of a numeric first row looks at.
+_HEADER_CHECK_ROWS = 1000
+
+
+def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[list[str]]) -> None:
+    """Warn when a first row read as data looks like a header of numbers (years,
+    column numbers): at least 3 integers in steps of one size (2019, 2020, 2021
+    or 10, 20, 30), each outside its column's range in the rows below (at
+    least 3 of them)."""
+    sample = body[:_HEADER_CHECK_ROWS]
+    if len(sample) < 3 or len(first) < 3:
+        return
+    if not all(_is_number(c) and float(c).is_integer() for c in first):
+        return
+    steps = np.diff([float(c) for c in first])
+    if steps[0] == 0 or (steps != steps[0]).any():
+        return
+    try:
+        values = np.array([[float(c) for c in row] for row in sample], dtype=np.float64)
+    except ValueError:  # text, missing values or ragged rows: reported as errors later
+        return
+    if values.ndim != 2 or values.shape[1] != len(first):
+        return
+    heads = np.array([float(c) for c in first])
+    outside = (heads < values.min(axis=0)) | (heads > values.max(axis=0))
+    if outside.all():
+        import warnings
+
+        shown = ", ".join(first[:5]) + (", ..." if len(first) > 5 else "")
+        warnings.warn(
+            f"{name}: the first row ({shown}) was read as data, but it looks like column "
+            "names: integers, each outside its column's range in the rows below. If it "
+            "names the columns, pass --header (header=True in Python).",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _parse_column(
