@@ -202,6 +202,19 @@ def test_kmeans_with_outliers_round_trip(data, tmp_path):
     )
 
 
+def test_plain_kmeans_scores_new_rows_by_column_name(data):
+    # the test file has its columns in another order, and an id column: a model
+    # that knew only positions read it by position (the wrong clusters, silently)
+    d = data
+    fitted = run("fit", d["train"], "--kind", "kmeans", "--k", "3", "--model", d["model"])
+    assert fitted.exit_code == 0, fitted.output
+    model = load(d["model"])
+    scored = run("score", d["model"], d["test"], "--out", "-")
+    assert scored.exit_code == 0, scored.output
+    rows = list(csv.DictReader(io.StringIO(scored.stdout)))
+    np.testing.assert_array_equal([int(r["cluster"]) for r in rows], model.predict(d["X_test"]))
+
+
 # ------------------------------------------------------------------------ exit codes
 def test_fail_on_anomalies_exits_1_only_when_rows_are_flagged(data, tmp_path):
     d = data

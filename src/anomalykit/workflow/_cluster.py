@@ -251,6 +251,9 @@ def cluster_data(
         distances = model.distances_
         explained = model.explain(X[is_outlier]).to_strings(top_k) if is_outlier.any() else []
     else:
+        # arrays carry no column names: lend them, so that a saved model scores new
+        # tables by name (not by position) and explains in them
+        clusterer._feature_names = names
         model = km = clusterer.fit(X)
         is_outlier = None
         labels = km.labels_
