@@ -215,6 +215,24 @@ def test_plain_kmeans_scores_new_rows_by_column_name(data):
     np.testing.assert_array_equal([int(r["cluster"]) for r in rows], model.predict(d["X_test"]))
 
 
+def test_score_says_why_a_table_has_no_names(data, tmp_path):
+    d = data
+    assert run("fit", d["train"], "--epsilon", "1e-4", "--model", d["model"]).exit_code == 0
+    given = run("score", d["model"], d["train"], "--no-header", "--out", "-")
+    assert given.exit_code == 2
+    assert "--no-header was given" in given.stderr and "Leave --no-header out" in given.stderr
+    years = tmp_path / "years.csv"
+    rng = np.random.default_rng(0)
+    years.write_text(csv_text(rng.normal(size=(50, 3)), ["2019", "2020", "2021"]))
+    named = tmp_path / "years.akm"
+    fitted = run("fit", years, "--header", "--epsilon", "1e-4", "--model", named)
+    assert fitted.exit_code == 0, fitted.output
+    guessed = run("score", named, years, "--out", "-")
+    assert guessed.exit_code == 2
+    assert "its first line was read as data" in guessed.stderr and "Pass --header" in guessed.stderr
+    assert run("score", named, years, "--header", "--out", "-").exit_code == 0
+
+
 # ------------------------------------------------------------------------ exit codes
 def test_fail_on_anomalies_exits_1_only_when_rows_are_flagged(data, tmp_path):
     d = data

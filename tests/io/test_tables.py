@@ -59,6 +59,8 @@ def test_a_header_of_numbers_is_read_as_data_with_a_warning(tmp_path):
         "1,2,3\n1,2,3\n4,5,6\n7,8,9\n",  # inside the columns' ranges
         "10,20,31\n1,2,3\n1,2,3\n1,2,3\n",  # not in steps of one size
         "2019,2020,2021\n1,2,3\n4,5,6\n",  # too few rows below
+        "1,2,3\n2,4,6\n3,6,9\n4,8,12\n",  # just outside the ranges, not far
+        "0.0e+00,1.0e+00,2.0e+00\n3.0e+00,4.0e+00,5.0e+00\n6,7,8\n9,10,11\n",  # np.savetxt
     ],
 )
 def test_ordinary_first_rows_of_numbers_give_no_warning(tmp_path, text):
@@ -82,6 +84,15 @@ def test_header_can_be_forced_either_way(tmp_path):
     np.save(tmp_path / "x.npy", np.eye(3))
     with pytest.raises(TableError, match="apply to CSV/TSV files"):
         load_table(tmp_path / "x.npy", header=True)
+
+
+def test_header_refuses_numbers_below_a_commented_header(tmp_path):
+    # np.savetxt(..., header="a,b,c") writes "# a,b,c": --header would eat a data row
+    path = tmp_path / "saved.csv"
+    np.savetxt(path, np.arange(12.0).reshape(4, 3), delimiter=",", header="a,b,c")
+    with pytest.raises(TableError, match=r"looks like the header\. Remove its '#'"):
+        load_table(path, header=True)
+    assert load_table(path).X.shape == (4, 3)  # detected: all four rows are data
 
 
 def test_columns_by_name_skip_text_columns(tmp_path):

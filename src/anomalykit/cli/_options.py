@@ -43,8 +43,8 @@ HeaderOpt = Annotated[
     bool | None,
     typer.Option(
         "--header/--no-header",
-        help="CSV/TSV: the first row names the columns, or is data. Default: detected (a first "
-        "row without numbers is a header).",
+        help="CSV/TSV: the first row names the columns, or is data (for every table file the "
+        "command reads). Default: detected (a first row without numbers is a header).",
     ),
 ]
 QuietOpt = Annotated[

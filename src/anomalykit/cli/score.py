@@ -16,7 +16,7 @@ from .._utils._validation import feature_names
 from ..cluster import KMeans, MiniBatchKMeans
 from ..detectors import CentroidOutlierDetector, GaussianDetector
 from ..io import Table, load, write_text_atomic
-from ..io._tables import MissingColumnsError
+from ..io._tables import MissingColumnsError, _is_number
 from ..workflow import ClusteringReport, DetectionReport
 from ._errors import cli_errors
 from ._inputs import read_table
@@ -198,11 +198,19 @@ def _read_rows(
         return read_table(data, names, header=header)
     except MissingColumnsError as exc:
         if _positional(exc.columns):
+            if header is False:
+                why = "--no-header was given"
+                fix = "Leave --no-header out if the first line names the columns"
+            elif all(_is_number(n) for n in names):
+                why = "its first line was read as data"
+                fix = "Pass --header if the first line names the columns"
+            else:
+                why = "no header line, or an array file"
+                fix = "Add a header line with those names"
             raise ValueError(
-                f"{exc.source} has no column names (no header line, or an array file) but "
-                f"{model_file} was fitted on named columns ({', '.join(names)}). Add a header "
-                f"line with those names, or pick {n_in} columns in that order with --columns "
-                f"{','.join(exc.columns[:n_in])}."
+                f"{exc.source} has no column names ({why}) but {model_file} was fitted on "
+                f"named columns ({', '.join(names)}). {fix}, or pick {n_in} columns in that "
+                f"order with --columns {','.join(exc.columns[:n_in])}."
             ) from None
         extra = [c for c in exc.columns if c not in names]
         also = f" and has column(s) {extra} that the model does not know" if extra else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 import zipfile
 from collections.abc import Callable
@@ -250,6 +251,8 @@ def _read_text(
                 f"{name}: --header reads the first row as column names, but it has an empty "
                 f"name (line {line_numbers[0]}). Name every column, or leave --header out."
             )
+        if has_header:
+            _refuse_numbers_below_a_commented_header(name, text, line_numbers[0], first, delimiter)
     if has_header:
         names, body, body_lines = first, rows[1:], line_numbers[1:]
         if len(set(names)) != len(names):
@@ -289,15 +292,19 @@ def _read_text(
 _HEADER_CHECK_ROWS = 1000
 
 
+_PLAIN_INTEGER = re.compile(r"[+-]?\d+")
+
+
 def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[list[str]]) -> None:
     """Warn when a first row read as data looks like a header of numbers (years,
-    column numbers): at least 3 integers in steps of one size (2019, 2020, 2021
-    or 10, 20, 30), each outside its column's range in the rows below (at
-    least 3 of them)."""
+    column numbers): at least 3 integers written as plain digits, in steps of
+    one size (2019, 2020, 2021 or 10, 20, 30), each farther outside its
+    column's range in the rows below (at least 3 of them) than that range is
+    wide."""
     sample = body[:_HEADER_CHECK_ROWS]
     if len(sample) < 3 or len(first) < 3:
         return
-    if not all(_is_number(c) and float(c).is_integer() for c in first):
+    if not all(_PLAIN_INTEGER.fullmatch(c) for c in first):
         return
     steps = np.diff([float(c) for c in first])
     if steps[0] == 0 or (steps != steps[0]).any():
@@ -309,8 +316,9 @@ def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[lis
     if values.ndim != 2 or values.shape[1] != len(first):
         return
     heads = np.array([float(c) for c in first])
-    outside = (heads < values.min(axis=0)) | (heads > values.max(axis=0))
-    if outside.all():
+    low, high = values.min(axis=0), values.max(axis=0)
+    beyond = np.maximum(low - heads, heads - high)  # > 0 outside the range
+    if (beyond > np.maximum(high - low, 0.0)).all() and (beyond > 0).all():
         import warnings
 
         shown = ", ".join(first[:5]) + (", ..." if len(first) > 5 else "")
@@ -320,6 +328,26 @@ def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[lis
             "names the columns, pass --header (header=True in Python).",
             UserWarning,
             stacklevel=4,
+        )
+
+
+def _refuse_numbers_below_a_commented_header(
+    name: str, text: str, first_line: int, first: list[str], delimiter: str
+) -> None:
+    """With --header, a first row of numbers right below a comment line of as many
+    fields (``np.savetxt(..., header="a,b,c")`` writes ``# a,b,c``) is surely data:
+    reading it as names would lose it."""
+    if not all(_is_number(c) for c in first) or first_line < 2:
+        return
+    above = text.splitlines()[first_line - 2].strip()
+    if not above.startswith("#"):
+        return
+    fields = next(csv.reader([above.lstrip("#")], delimiter=delimiter, skipinitialspace=True))
+    if len(fields) == len(first):
+        raise TableError(
+            f"{name}: --header would read line {first_line} ({', '.join(first[:5])}) as column "
+            f"names, but it holds numbers below the commented line {above!r}, which looks like "
+            "the header. Remove its '#', or leave --header out."
         )
 
 

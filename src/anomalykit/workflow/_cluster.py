@@ -253,7 +253,7 @@ def cluster_data(
     else:
         # arrays carry no column names: lend them, so that a saved model scores new
         # tables by name (not by position) and explains in them
-        clusterer._feature_names = names
+        clusterer._feature_names = [str(n) for n in names]
         model = km = clusterer.fit(X)
         is_outlier = None
         labels = km.labels_
