@@ -363,3 +363,9 @@ def test_first_row_with_a_missing_value_is_data_not_a_header(tmp_path):
     path.write_text("1,,3\n4,5,6\n7,8,9\n")
     with pytest.raises(TableError, match="missing"):
         load_table(path)
+
+
+def test_errors_name_the_right_line_after_a_field_that_spans_lines(tmp_path):
+    text = 'note,a,b\n"two\nlines",1,2\nok,3,4\nx,oops,6\n'
+    with pytest.raises(TableError, match=r"line 5 \(data row 3\) holds 'oops'"):
+        load_table(write(tmp_path, "q.csv", text), columns=["a", "b"])

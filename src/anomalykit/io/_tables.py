@@ -236,7 +236,13 @@ def _read_text(
     line_numbers = [n for n, _ in numbered]
     lines = [ln for _, ln in numbered]
     delimiter = _sniff_delimiter(lines[:20])
-    rows = list(csv.reader(lines, delimiter=delimiter, skipinitialspace=True))
+    reader = csv.reader(lines, delimiter=delimiter, skipinitialspace=True)
+    rows, starts, used = [], [], 0
+    for row in reader:  # a quoted field may span lines: number each row by its first
+        rows.append(row)
+        starts.append(line_numbers[used])
+        used = reader.line_num
+    line_numbers = starts
     first = [c.strip() for c in rows[0]]
     if header is None:
         # A header holds names, not numbers: a first row with any number in it is data
