@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,9 +227,10 @@ def _read_text(
     require_label: bool,
     header: bool | None = None,
 ) -> _Parsed:
+    all_lines = text.splitlines()
     numbered = [
         (i + 1, ln)
-        for i, ln in enumerate(text.splitlines())
+        for i, ln in enumerate(all_lines)
         if ln.strip() and not ln.lstrip().startswith("#")
     ]
     if not numbered:
@@ -257,8 +259,9 @@ def _read_text(
                 f"{name}: --header reads the first row as column names, but it has an empty "
                 f"name (line {line_numbers[0]}). Name every column, or leave --header out."
             )
-        if has_header:
-            _refuse_numbers_below_a_commented_header(name, text, line_numbers[0], first, delimiter)
+        if has_header and line_numbers[0] > 1:
+            above = all_lines[line_numbers[0] - 2]
+            _refuse_numbers_below_a_commented_header(name, above, line_numbers[0], first, delimiter)
     if has_header:
         names, body, body_lines = first, rows[1:], line_numbers[1:]
         if len(set(names)) != len(names):
@@ -323,14 +326,12 @@ def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[lis
         return
     heads = np.array([float(c) for c in first])
     low, high = values.min(axis=0), values.max(axis=0)
-    beyond = np.maximum(low - heads, heads - high)  # > 0 outside the range
-    if (beyond > np.maximum(high - low, 0.0)).all() and (beyond > 0).all():
-        import warnings
-
+    beyond = np.maximum(low - heads, heads - high)  # how far outside the range
+    if (beyond > high - low).all():
         shown = ", ".join(first[:5]) + (", ..." if len(first) > 5 else "")
         warnings.warn(
             f"{name}: the first row ({shown}) was read as data, but it looks like column "
-            "names: integers, each outside its column's range in the rows below. If it "
+            "names: integers, each far outside its column's range in the rows below. If it "
             "names the columns, pass --header (header=True in Python).",
             UserWarning,
             stacklevel=4,
@@ -338,15 +339,13 @@ def _warn_if_numbers_look_like_names(name: str, first: list[str], body: list[lis
 
 
 def _refuse_numbers_below_a_commented_header(
-    name: str, text: str, first_line: int, first: list[str], delimiter: str
+    name: str, above: str, first_line: int, first: list[str], delimiter: str
 ) -> None:
-    """With --header, a first row of numbers right below a comment line of as many
-    fields (``np.savetxt(..., header="a,b,c")`` writes ``# a,b,c``) is surely data:
-    reading it as names would lose it."""
-    if not all(_is_number(c) for c in first) or first_line < 2:
-        return
-    above = text.splitlines()[first_line - 2].strip()
-    if not above.startswith("#"):
+    """With --header, a first row of numbers right below a comment line (``above``)
+    of as many fields (``np.savetxt(..., header="a,b,c")`` writes ``# a,b,c``) is
+    surely data: reading it as names would lose it."""
+    above = above.strip()
+    if not all(_is_number(c) for c in first) or not above.startswith("#"):
         return
     fields = next(csv.reader([above.lstrip("#")], delimiter=delimiter, skipinitialspace=True))
     if len(fields) == len(first):
