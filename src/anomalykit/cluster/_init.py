@@ -45,7 +45,7 @@ def greedy_kmeans_plusplus(
     n_clusters: int,
     sample_weight: np.ndarray,
     rng: np.random.Generator,
-    x_sq_norms: np.ndarray,
+    x_sq_norms: np.ndarray | None = None,
     n_local_trials: int | None = None,
     *,
     engine: str | None = None,
@@ -56,7 +56,9 @@ def greedy_kmeans_plusplus(
     Each new centre is the best of ``n_local_trials`` (default ``2 + log k``)
     rows drawn with probability proportional to weight x squared distance to
     the nearest chosen centre: the one that lowers the total most. Prior
-    validation is assumed.
+    validation is assumed. ``x_sq_norms``: the rows' squared norms, read by
+    the NumPy path only (computed there when None; the compiled path forms
+    its own in float64).
 
     ``engine``: None or "auto" evaluates all the candidates of a step in one
     compiled pass over dense rows (:mod:`._numba_init`: threaded over chunks
@@ -77,6 +79,8 @@ def greedy_kmeans_plusplus(
     kernels = None if sp.issparse(X) else _compiled_init(engine)
     if kernels is not None:
         return _greedy_compiled(kernels, X, indices, sample_weight, rng, n_local_trials, threads)
+    if x_sq_norms is None:
+        x_sq_norms = row_norms_sq(X)
     closest = _sq_dist_to(X, x_sq_norms, _rows(X, indices[:1]))[0]
     potential = closest @ sample_weight
     for c in range(1, n_clusters):
@@ -235,7 +239,7 @@ def kmeans_plusplus(
     # Distances by ||x||^2 - 2 x.c + ||c||^2 lose digits far from the origin: centre first.
     Xc = X if sp.issparse(X) else X - X.mean(axis=0)
     _, indices = greedy_kmeans_plusplus(
-        Xc, n_clusters, w, as_generator(random_state), row_norms_sq(Xc), n_local_trials
+        Xc, n_clusters, w, as_generator(random_state), None, n_local_trials
     )
     return _rows(X, indices), indices
 

@@ -308,8 +308,9 @@ class KMeans(_BaseKMeans):
             # a centred copy (the caller's array is never modified), on NumPy's mean
             X, shift, variances = centre_columns(X)
         variances = self._check_fit_data(X, variances)
-        if shift is None or (isinstance(self.init, str) and self.init == "k-means++"):
-            # Dense Euclidean Lloyd needs no row norms; k-means++ and sparse rows do.
+        if shift is None:
+            # Dense Euclidean rows need no row norms (k-means++ forms its own); sparse and
+            # cosine ones do.
             x_sq = row_norms_sq(X)
         tol = self.tol * float(np.mean(variances)) if self.tol else 0.0
 
