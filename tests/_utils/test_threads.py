@@ -5,7 +5,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from anomalykit import KMeans
-from anomalykit._utils._threads import engine_threads, n_threads
+from anomalykit._utils._threads import dot_unthreaded, engine_threads, n_threads
 
 
 def test_engine_threads_follow_the_blas_limit():
@@ -51,3 +51,12 @@ def _fit_in_child(X):
 
     silhouette_score(X[:3000], (X[:3000, 0] > 0).astype(int))
     return GaussianDetector("full").fit(X).mean_
+
+
+def test_dot_unthreaded_is_the_dot_product():
+    rng = np.random.default_rng(0)
+    a = rng.random(50_001).astype(np.float32)  # past OpenBLAS's threaded-dot size
+    b = rng.random(50_001)
+    assert dot_unthreaded(a, b) == pytest.approx(float(a.astype(np.float64) @ b), rel=1e-12)
+    assert isinstance(dot_unthreaded(a, b), float)
+    assert dot_unthreaded(np.empty(0), np.empty(0)) == 0.0

@@ -105,9 +105,9 @@ def test_the_bounded_loop_equals_the_plain_loop_and_sklearn(dtype, tol, share, m
     monkeypatch.setattr(
         _lloyd, "BoundedLloyd", lambda *a, **kw: started.append(1) or real(*a, **kw)
     )
-    labels, centers, n_iter = lloyd_bounded(X, init, w, 100, tol_abs, settled_share=share)
+    labels, centers, n_iter, _ = lloyd_bounded(X, init, w, 100, tol_abs, settled_share=share)
     assert started  # every setting reaches the bounds on these blobs
-    ref_labels, ref_centers, ref_iter = _kmeans._lloyd_plain(
+    ref_labels, ref_centers, ref_iter, _ = _kmeans._lloyd_plain(
         X, init, w, np.einsum("ij,ij->i", X, X), 100, tol_abs, False
     )
     np.testing.assert_array_equal(labels, ref_labels)
@@ -228,7 +228,7 @@ def test_uniform_data_falls_back_to_plain_steps_with_the_same_result():
     for _ in range(4):
         centers = engine.step(centers).centers
     assert not engine.profitable  # the rows sit near many centres: the bounds cost more
-    labels, centers, n_iter = lloyd_bounded(X, init, w, 25, 0.0, settled_share=1.0)
+    labels, centers, n_iter, _ = lloyd_bounded(X, init, w, 25, 0.0, settled_share=1.0)
     ref = _kmeans._lloyd_plain(X, init, w, np.einsum("ij,ij->i", X, X), 25, 0.0, False)
     np.testing.assert_array_equal(labels, ref[0])
     np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)
@@ -268,7 +268,7 @@ def test_a_run_through_near_ties_equals_the_plain_loop():
     w = np.ones(n)
     ref = _kmeans._lloyd_plain(X, C.copy(), w, None, 300, 0.0, False)
     for share in (1.0, None):
-        labels, centers, n_iter = lloyd_bounded(X, C.copy(), w, 300, 0.0, settled_share=share)
+        labels, centers, n_iter, _ = lloyd_bounded(X, C.copy(), w, 300, 0.0, settled_share=share)
         np.testing.assert_array_equal(labels, ref[0])
         assert n_iter == ref[2]
         np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)

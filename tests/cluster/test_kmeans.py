@@ -10,7 +10,8 @@ from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
 from anomalykit import KMeans, kmeans_plusplus
-from anomalykit.cluster._lloyd import assign, centre_columns, lloyd_step
+from anomalykit.cluster import _kmeans
+from anomalykit.cluster._lloyd import assign, assign_own, centre_columns, lloyd_step
 
 
 def datasets():
@@ -319,6 +320,55 @@ def test_compiled_kernel_equals_the_numpy_reference(dtype):
     np.testing.assert_array_equal(fast.relocated, ref.relocated)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(fast.centers, ref.centers, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "d", "k"),
+    [(np.float32, 32, 8), (np.float32, 64, 10), (np.float64, 40, 6), (np.float32, 80, 8)],
+)
+def test_both_product_orientations_equal_the_numpy_reference(dtype, d, k):
+    # rows_first picks Xb @ C.T for the first three shapes, C @ Xb.T for the last;
+    # a ragged last sub-block, empty-cluster re-seeding, 1 and 2 threads.
+    kernels = pytest.importorskip("anomalykit.cluster._numba_kernels")
+    assert [kernels.rows_first(k, d, np.dtype(dtype).itemsize)] == [d <= 64]
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(20011, d)).astype(dtype)
+    centers = X[rng.choice(len(X), k, replace=False)].copy()
+    centers[-1] = 50.0  # empty: re-seeded
+    w = rng.uniform(0.5, 2.0, size=len(X))
+    ref = lloyd_step(X, centers, w, engine="numpy")
+    one = lloyd_step(X, centers, w, engine="numba", threads=1)
+    two = lloyd_step(X, centers, w, engine="numba", threads=2)
+    np.testing.assert_array_equal(one.labels, ref.labels)
+    np.testing.assert_array_equal(one.relocated, ref.relocated)
+    np.testing.assert_array_equal(two.labels, one.labels)
+    np.testing.assert_array_equal(two.centers, one.centers)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(one.centers, ref.centers, rtol=tol, atol=tol)
+    labels, _ = assign(X, one.centers, engine="numba", distances=False)
+    ref_labels, _ = assign(X, one.centers, engine="numpy")
+    np.testing.assert_array_equal(labels, ref_labels)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_assign_own_is_assign_and_the_inertia_pass_in_one(dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(30001, 24)).astype(dtype)
+    centers = X[rng.choice(len(X), 7, replace=False)].copy()
+    labels, own = assign_own(X, centers, threads=2)
+    np.testing.assert_array_equal(labels, assign(X, centers, engine="numba", distances=False)[0])
+    # the separate pass it replaces, to the bit
+    np.testing.assert_array_equal(own, _kmeans._sq_distances_to_own(X, centers, labels, None))
+    diff = (X - centers[labels]).astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(own, np.einsum("ij,ij->i", diff, diff), rtol=tol)
+    assert own.dtype == dtype
+    one_labels, one_own = assign_own(X, centers, threads=1)
+    np.testing.assert_array_equal(one_labels, labels)
+    np.testing.assert_array_equal(one_own, own)
+    assert assign_own(sp.csr_matrix(X), centers) is None  # CSR: two passes
+    assert assign_own(X, centers, engine="numpy") is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
-from .._utils._threads import engine_threads
+from .._utils._threads import dot_unthreaded, engine_threads
 from .._utils._validation import check_in, check_real, check_sample_weight
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
 from ._lloyd import (
@@ -26,6 +26,7 @@ from ._lloyd import (
     _run_blocks,
     _sparse_chunks,
     assign,
+    assign_own,
     centre_columns,
     lloyd_bounded,
     lloyd_step,
@@ -366,10 +367,11 @@ def _lloyd(
     distances skipped); the rest takes plain steps (:func:`._lloyd.lloyd_step`).
     """
     if use_bounds(X, centers.shape[0], spherical):
-        labels, centers, n_iter = lloyd_bounded(X, centers, w, max_iter, tol)
+        labels, centers, n_iter, dist = lloyd_bounded(X, centers, w, max_iter, tol)
     else:
-        labels, centers, n_iter = _lloyd_plain(X, centers, w, x_sq, max_iter, tol, spherical)
-    dist = _sq_distances_to_own(X, centers, labels, x_sq)
+        labels, centers, n_iter, dist = _lloyd_plain(X, centers, w, x_sq, max_iter, tol, spherical)
+    if dist is None:
+        dist = _sq_distances_to_own(X, centers, labels, x_sq)
     return labels, centers, _objective(dist, w, "cosine" if spherical else "euclidean"), n_iter
 
 
@@ -382,7 +384,9 @@ def _lloyd_plain(
     tol: float,
     spherical: bool,
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The iterations of :func:`_lloyd` by plain steps: ``(labels, centers, n_iter)``."""
+    """The iterations of :func:`_lloyd` by plain steps: ``(labels, centers, n_iter,
+    own)``, ``own`` the squared distances to the final centres where the last
+    assignment computed them with the labels (dense rows, compiled), else None."""
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     strict = False
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
@@ -395,8 +399,12 @@ def _lloyd_plain(
         if shift <= tol:
             break
         labels_old = step.labels
-    labels = step.labels if strict else assign(X, centers, x_sq, distances=False)[0]
-    return labels, centers, n_iter
+    if strict:
+        return step.labels, centers, n_iter, None
+    fused = assign_own(X, centers)  # dense rows, compiled: labels and inertia in one pass
+    if fused is not None:
+        return fused[0], centers, n_iter, fused[1]
+    return assign(X, centers, x_sq, distances=False)[0], centers, n_iter, None
 
 
 def _same_labels(a: np.ndarray, b: np.ndarray) -> bool:
@@ -452,7 +460,7 @@ def _sq_distances_to_own(
 
 def _objective(sq_dist: np.ndarray, w: np.ndarray | None, metric: str) -> float:
     """Inertia: weighted squared distances; for cosine, ``1 - cos = ||x - c||^2 / 2``."""
-    total = float(sq_dist @ w) if w is not None else float(sq_dist.sum(dtype=np.float64))
+    total = dot_unthreaded(sq_dist, w) if w is not None else float(sq_dist.sum(dtype=np.float64))
     return total / 2 if metric == "cosine" else total
 
 

@@ -47,6 +47,7 @@ from .._utils._threads import engine_threads, one_blas_thread, thread_pool
 __all__ = [
     "LloydStep",
     "assign",
+    "assign_own",
     "centre_columns",
     "lloyd_bounded",
     "lloyd_step",
@@ -229,6 +230,41 @@ def assign(
     if dist is not None:
         np.maximum(dist, 0, out=dist)
     return labels, dist
+
+
+def assign_own(
+    X: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    *,
+    threads: int | None = None,
+    engine: str | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Nearest centre of each dense row and ``||x - c_label||^2`` from exact
+    differences (X's dtype, as ``KMeans``'s inertia), in one read of X: the
+    last assignment of a run and its inertia together. None for CSR rows or
+    without the compiled kernels (then :func:`assign` and a second pass).
+
+    The labels are :func:`assign`'s, bit for bit (the same kernel picks them).
+    """
+    kernels = None if sp.issparse(X) else _compiled_kernels(engine)
+    if kernels is None:
+        return None
+    X = np.ascontiguousarray(X)
+    C = np.ascontiguousarray(centers, dtype=X.dtype)
+    c_sq = np.einsum("ij,ij->i", centers, centers)
+    labels = np.empty(X.shape[0], dtype=np.intp)
+    own = np.empty(X.shape[0], dtype=X.dtype)
+    rows = _sub_block_rows(C.shape[0], C.dtype.itemsize)
+
+    def work(start: int, stop: int) -> None:
+        kernels.assign_own_chunk(X, C, c_sq, labels, own, start, stop, rows)
+
+    _run_blocks(
+        work,
+        _chunks(X.shape[0], C.shape[0] * X.shape[1]),
+        engine_threads() if threads is None else threads,
+    )
+    return labels, own
 
 
 #: Fewer values than this are centred by NumPy (under 1 ms; the compiled path's
@@ -766,7 +802,10 @@ def lloyd_bounded(
     many dimensions, whose rows sit near several centres) the run goes on with
     plain steps. The labels are the same on either path.
 
-    Returns ``(labels, centers, n_iter)``, equal to the plain loop's.
+    Returns ``(labels, centers, n_iter, own)``, the first three equal to the
+    plain loop's; ``own`` is each row's squared distance to its centre where
+    the last assignment was a plain pass that computed it (:func:`assign_own`),
+    else None.
     """
     if threads is None:
         threads = engine_threads()
@@ -806,10 +845,11 @@ def lloyd_bounded(
                 break
             if shift <= tol:
                 break
+        own = None
         if strict:
             labels = labels.copy()
         elif engine is not None and engine.profitable:
             labels = engine.assign(centers)
         else:
-            labels = assign(X, centers, threads=threads, distances=False)[0]
-    return labels, centers, n_iter
+            labels, own = assign_own(X, centers, threads=threads, engine="numba")
+    return labels, centers, n_iter, own

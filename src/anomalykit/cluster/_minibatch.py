@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 
 from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
+from .._utils._threads import dot_unthreaded
 from .._utils._validation import check_real, check_sample_weight
 from ._kmeans import _BaseKMeans, _objective
 from ._lloyd import assign, row_norms_sq, update_centers
@@ -43,7 +44,7 @@ def minibatch_step(
         norms = np.sqrt(np.einsum("ij,ij->i", new, new))
         norms[norms == 0] = 1
         new /= norms[:, np.newaxis]
-    return new.astype(centers.dtype, copy=False), counts, float(dist @ sample_weight)
+    return new.astype(centers.dtype, copy=False), counts, dot_unthreaded(dist, sample_weight)
 
 
 class MiniBatchKMeans(_BaseKMeans):

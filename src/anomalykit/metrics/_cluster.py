@@ -19,7 +19,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .._utils._engine import compiled_module
 from .._utils._random import as_generator
-from .._utils._threads import engine_threads, one_blas_thread, thread_pool
+from .._utils._threads import dot_unthreaded, engine_threads, one_blas_thread, thread_pool
 from .._utils._validation import check_in, check_real, check_sample_weight
 
 __all__ = [
@@ -766,7 +766,7 @@ def inertia(
     else:
         diff = X - C[idx]
         sq = np.einsum("ij,ij->i", diff, diff)
-    return float(sq.sum() if w is None else w @ sq)
+    return float(sq.sum()) if w is None else dot_unthreaded(w, sq)
 
 
 def _check_center_index(labels: Any, n_samples: int, n_clusters: int) -> np.ndarray:
