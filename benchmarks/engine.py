@@ -36,7 +36,8 @@ floor:
   d = 64 (float32, 2.6 GB; SciPy and GMM left out there, as in
   ``engine_gaussian.py``).
 
-Times are medians of ``--repeats`` runs (methods take turns); "peak RSS +" is
+Times are medians of ``--repeats`` runs (methods take turns, each call after
+0.3 s of rest: see ``_common.time_runs``); "peak RSS +" is
 measured as in ``benchmarks/kmeans.py``. The machine may be shared: under the
 tables, every section's load average and the CPU share other processes took
 during its runs are printed (``--wait-idle SECONDS`` waits for a quiet machine
@@ -60,6 +61,7 @@ from collections.abc import Callable
 import engine_gaussian
 import numpy as np
 from _common import (
+    SETTLE_SECONDS,
     OtherLoad,
     environment_lines,
     fmt_n,
@@ -336,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in environment_lines(load_before):
         print(line)
     print(
-        f"seed {args.seed}; medians of {args.repeats} runs, methods take turns; "
+        f"seed {args.seed}; medians of {args.repeats} runs, methods take turns, "
+        f"{SETTLE_SECONDS} s of rest before each; "
         f"Lloyd: {ITERATIONS} iterations, tol=0, same initial centres"
         + ("; --quick: n / 10" if args.quick else "")
     )

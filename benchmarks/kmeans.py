@@ -75,6 +75,7 @@ except ImportError:  # the peer comes with the [bench] extra
     raise SystemExit("benchmarks/kmeans.py needs faiss: pip install -e '.[bench]'") from None
 import numpy as np
 from _common import (
+    SETTLE_SECONDS,
     OtherLoad,
     environment_lines,
     fmt_n,
@@ -380,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(
         f"faiss {faiss.__version__} (OpenMP threads: {faiss.omp_get_max_threads()}); "
-        f"seed {args.seed}; times are medians of {args.repeats} runs, methods take turns"
-        + ("; --quick: n / 10" if args.quick else "")
+        f"seed {args.seed}; times are medians of {args.repeats} runs, methods take turns "
+        f"({SETTLE_SECONDS} s of rest before each)" + ("; --quick: n / 10" if args.quick else "")
     )
     print()
     if rows:

@@ -230,6 +230,13 @@ def bounded_chunk(
     """
     k, d = centers.shape
     t = lower.shape[1]
+    # The chunk's sums in arrays of this call's own, added to the outputs at the
+    # end: neighbouring chunks' outputs may share cache lines (see
+    # _numba_kernels.lloyd_chunk).
+    out_sums, out_wsum, out_npos = sums, wsum, npos
+    sums = np.zeros_like(out_sums)
+    wsum = np.zeros_like(out_wsum)
+    npos = np.zeros_like(out_npos)
     idx = np.empty(rows, dtype=np.int64)
     xg = np.empty((rows, d), dtype=X.dtype)
     best = np.empty(rows, dtype=X.dtype)
@@ -364,6 +371,9 @@ def bounded_chunk(
             coef, cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos, accumulate, first,
         )  # fmt: skip
         full += m
+    out_sums += sums
+    out_wsum += wsum
+    out_npos += npos
     stats[0] = changed
     stats[1] = full
     stats[2] = tightened

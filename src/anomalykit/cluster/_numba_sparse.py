@@ -50,16 +50,21 @@ def lloyd_chunk(
     data, indices, indptr, CT, c_sq, w, labels, sums, wsum, start, stop
 ):  # pragma: no cover - compiled; covered through lloyd_step's tests
     """Nearest centre of rows ``start:stop`` into ``labels``,
-    ``sums[label] += w * x`` (``sums`` dense float64) and ``wsum[label] += w``."""
+    ``sums[label] += w * x`` (``sums`` dense float64) and ``wsum[label] += w``
+    (summed in an array of this call's own: neighbouring chunks' ``wsum`` may
+    share a cache line)."""
     acc = np.empty(CT.shape[1], dtype=CT.dtype)
+    wacc = np.zeros(wsum.shape[0])
     for i in range(start, stop):
         arg, _ = _nearest(data, indices, indptr, CT, c_sq, i, acc)
         labels[i] = arg
         wi = w[i]
-        wsum[arg] += wi
+        wacc[arg] += wi
         srow = sums[arg]
         for p in range(indptr[i], indptr[i + 1]):
             srow[indices[p]] += wi * data[p]
+    for j in range(wsum.shape[0]):
+        wsum[j] += wacc[j]
 
 
 @njit(nogil=True, cache=True)
