@@ -24,7 +24,8 @@ the number of threads.
 For whole runs on dense Euclidean rows, :func:`lloyd_bounded` (driven by
 ``KMeans``) keeps per-row distance bounds between iterations
 (:class:`BoundedLloyd`, kernels in :mod:`._numba_bounds`): the same labels as
-plain steps, bit for bit, with most distances skipped once the centres settle.
+plain steps, bit for bit (but for rows within rounding of a tie: see
+:mod:`._numba_bounds`), with most distances skipped once the centres settle.
 It takes plain steps until the labels settle (at once where the distance work
 per row is large), and goes back to them where the bounds stop paying.
 :func:`use_bounds` picks it by the data's shape; the plain step stays the path
@@ -598,7 +599,9 @@ class BoundedLloyd:
     keeps its label under the plain kernel's rounding; a row they cannot
     settle is computed by the plain kernel's own arithmetic, or one candidate
     at a time when no near tie leaves room for rounding to decide; see
-    :mod:`._numba_bounds`), and the same centres up to the rounding of the
+    :mod:`._numba_bounds`, which also says why, after the first pass, a row
+    within rounding of a tie may take the other of the two centres), and the
+    same centres up to the rounding of the
     per-cluster sums, which move with the rows that change cluster instead of
     being summed afresh (within 1e-15 relative; the same float32 centres in
     practice).
