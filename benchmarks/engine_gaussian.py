@@ -2,7 +2,8 @@
 scikit-learn and one read of the data -- the Gaussian part of issue 6.
 
 Each cell fits a model on X (n rows, d features) and scores X; times are medians
-of the repeats, the methods taking turns (one fit + score each per round):
+of the repeats, the methods taking turns (one fit + score each per round, each
+after 0.3 s of rest: ``_common.time_runs``):
 
 * **ours** -- ``GaussianDetector(covariance, epsilon=1e-12, reg_covar=0)``:
   ``fit(X)`` then ``score_samples(X)`` on the compiled engine (Numba, all the

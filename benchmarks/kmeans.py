@@ -45,7 +45,8 @@ different random numbers, so their centres differ.
 
 Data: "uniform" is U[0, 1)^d; "blobs" is ``sklearn.datasets.make_blobs(n, d,
 centers=k)``; both float32. Times are medians over ``--repeats`` runs
-(``time.perf_counter``); the methods take turns, one run each per round.
+(``time.perf_counter``); the methods take turns, one run each per round, each after
+0.3 s of rest (``_common.time_runs``: the previous library's BLAS threads stop spinning).
 Every library runs with its default thread pools (listed in the header).
 On a shared machine, ``--wait-idle SECONDS`` waits before each case until
 other processes use under 10% of the CPU; under the tables, each case's
