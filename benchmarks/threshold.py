@@ -24,8 +24,9 @@ non-centrality 20 * 1.5**2 = 45). Then ``log_p = -(d log(2 pi) + m) / 2`` and
 the case where a linear grid misses the optimum.
 
 Each time is the median of ``--repeats`` runs (``time.perf_counter``); by
-default the methods take turns, one run each per round (``--order blocked``
-runs each method's repeats back to back instead). The guide loop makes 1000 passes
+default the methods take turns, one run each per round, each after 0.3 s of
+rest (``_common.time_runs``; ``--order blocked`` runs each method's repeats
+back to back instead). The guide loop makes 1000 passes
 over the data; above ``--max-loop-n`` rows it is timed on a single run
 (``--large-loop once``, the default) or skipped (``--large-loop skip``). The F1 columns are each method's best F1 on the data.
 

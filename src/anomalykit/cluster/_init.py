@@ -10,7 +10,7 @@ from numpy.typing import ArrayLike
 
 from .._utils._engine import compiled_module
 from .._utils._random import as_generator
-from .._utils._threads import engine_threads
+from .._utils._threads import dot_unthreaded, engine_threads
 from .._utils._validation import check_real, check_sample_weight
 from ._lloyd import _chunks, _run_blocks, row_norms_sq
 
@@ -82,14 +82,14 @@ def greedy_kmeans_plusplus(
     if x_sq_norms is None:
         x_sq_norms = row_norms_sq(X)
     closest = _sq_dist_to(X, x_sq_norms, _rows(X, indices[:1]))[0]
-    potential = closest @ sample_weight
+    potential = dot_unthreaded(closest, sample_weight)
     for c in range(1, n_clusters):
         cum = np.cumsum(sample_weight * closest)
         draws = rng.uniform(size=n_local_trials) * potential
         candidates = np.minimum(np.searchsorted(cum, draws), n - 1)
         trial = _sq_dist_to(X, x_sq_norms, _rows(X, candidates))
         np.minimum(closest, trial, out=trial)
-        pots = trial @ sample_weight
+        pots = np.einsum("ij,j->i", trial, sample_weight)  # (no BLAS threads: see dot_unthreaded)
         best = int(np.argmin(pots))
         potential, closest = pots[best], trial[best]
         indices[c] = candidates[best]

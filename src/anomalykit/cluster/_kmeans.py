@@ -363,8 +363,9 @@ def _lloyd(
     when the summed squared centre shift is ``<= tol`` (then the rows are
     assigned once more to the final centres). Dense Euclidean data with enough
     rows and distance work per row goes to the bounded engine
-    (:func:`._lloyd.lloyd_bounded`: the same labels and iterations, most
-    distances skipped); the rest takes plain steps (:func:`._lloyd.lloyd_step`).
+    (:func:`._lloyd.lloyd_bounded`: the same labels and iterations but for
+    rows within rounding of a tie, most distances skipped); the rest takes plain
+    steps (:func:`._lloyd.lloyd_step`).
     """
     if use_bounds(X, centers.shape[0], spherical):
         labels, centers, n_iter, dist = lloyd_bounded(X, centers, w, max_iter, tol)
@@ -383,7 +384,7 @@ def _lloyd_plain(
     max_iter: int,
     tol: float,
     spherical: bool,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
     """The iterations of :func:`_lloyd` by plain steps: ``(labels, centers, n_iter,
     own)``, ``own`` the squared distances to the final centres where the last
     assignment computed them with the labels (dense rows, compiled), else None."""

@@ -252,7 +252,7 @@ def assign_own(
         return None
     X = np.ascontiguousarray(X)
     C = np.ascontiguousarray(centers, dtype=X.dtype)
-    c_sq = np.einsum("ij,ij->i", centers, centers)
+    c_sq = np.einsum("ij,ij->i", C, C)
     labels = np.empty(X.shape[0], dtype=np.intp)
     own = np.empty(X.shape[0], dtype=X.dtype)
     rows = _sub_block_rows(C.shape[0], C.dtype.itemsize)
@@ -786,7 +786,7 @@ def lloyd_bounded(
     max_candidates: int | None = None,
     threads: int | None = None,
     settled_share: float | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
     """Lloyd iterations to convergence with :class:`BoundedLloyd`; scikit-learn's
     stopping rule, as ``KMeans``'s plain loop: stop when no label changes
     (strict convergence), or when the summed squared centre shift is ``<= tol``
@@ -803,10 +803,13 @@ def lloyd_bounded(
     the labels elsewhere.
     Where the bounds stop paying (``BoundedLloyd.profitable``: uniform data in
     many dimensions, whose rows sit near several centres) the run goes on with
-    plain steps. The labels are the same on either path.
+    plain steps. The labels are the same on either path, but for a row within
+    rounding of a tie after the bounds' first pass (:mod:`._numba_bounds`),
+    which may take the other of its two centres and so move the centres and
+    ``n_iter`` of what follows.
 
-    Returns ``(labels, centers, n_iter, own)``, the first three equal to the
-    plain loop's; ``own`` is each row's squared distance to its centre where
+    Returns ``(labels, centers, n_iter, own)``, the first three the plain
+    loop's (with that exception); ``own`` is each row's squared distance to its centre where
     the last assignment was a plain pass that computed it (:func:`assign_own`),
     else None.
     """

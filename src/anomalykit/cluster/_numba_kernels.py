@@ -6,11 +6,14 @@ Compilation happens on the first call for each dtype and is cached on disk
 
 Each kernel handles one *chunk* of rows (``start:stop``) start to finish,
 without the GIL, in sub-blocks of ``rows`` rows: one BLAS product
-``C @ Xb.T`` (k x rows, small enough to stay in cache), then the argmin
-over the centres four at a time -- loops over the block's rows that the
-compiler turns into SIMD compares and selects -- then, for the Lloyd step,
-the block's rows added to their centre's sum. Ties go to the lowest centre
-index, as ``np.argmin``.
+``C @ Xb.T`` (k x rows, small enough to stay in cache; ``Xb @ C.T`` for the
+shapes :func:`rows_first` picks), then the argmin over the centres -- four at
+a time, in loops over the block's rows that the compiler turns into SIMD
+compares and selects, or along each row after a rows-first product -- then,
+for the Lloyd step, the block's rows added to their centre's sum. Equal
+values go to the lowest centre index, as ``np.argmin``. (Two copies of one
+centre need not give equal values: BLAS may round the products of different
+columns differently, so a row can go to the later copy.)
 """
 
 from __future__ import annotations
