@@ -36,8 +36,9 @@ floor:
   d = 64 (float32, 2.6 GB; SciPy and GMM left out there, as in
   ``engine_gaussian.py``).
 
-Times are medians of ``--repeats`` runs (methods take turns, each call after
-0.3 s of rest: see ``_common.time_runs``); "peak RSS +" is
+Times are medians of ``--repeats`` runs (``--fast-repeats`` in the cells of a
+few milliseconds: Lloyd C and D, Gaussian at 1e6 x 2 and 8), the methods
+taking turns, each call after 0.3 s of rest (see ``_common.time_runs``); "peak RSS +" is
 measured as in ``benchmarks/kmeans.py``. The machine may be shared: under the
 tables, every section's load average and the CPU share other processes took
 during its runs are printed (``--wait-idle SECONDS`` waits for a quiet machine
@@ -163,6 +164,18 @@ def warm_engine() -> None:
             engine_gaussian.ours_fit_score(X.astype(dtype), cov, "numba", 1e-12)
 
 
+#: Cells of at most this many values (Lloyd C and D, Gaussian 1e6 x 2 and 8) take
+#: milliseconds to a few hundred per call and are repeated ``--fast-repeats`` times.
+FAST_CELL_VALUES = 8 * 10**6
+
+
+def repeats_for(args, values: int) -> int:
+    """Timed runs per method for a cell of ``values`` values: short cells get more,
+    as their medians move most with the machine (full Gaussian 1e6 x 8, 11 rounds
+    against NumPy: per-round ratios 3.6x to 25x, median 6.2x)."""
+    return max(args.repeats, args.fast_repeats) if values <= FAST_CELL_VALUES else args.repeats
+
+
 def lloyd_rows(args, loads: list[str]) -> list[list[str]]:
     rows = []
     for case in [c for c in CASES if c in args.cases]:
@@ -172,7 +185,8 @@ def lloyd_rows(args, loads: list[str]) -> list[list[str]]:
             X = make_data(kind, n, d, k, args.seed)
             C0 = initial_centers(X, k, args.seed)
             sec = Section(f"lloyd {case} {kind}", args.wait_idle)
-            res = time_methods(lloyd_methods(C0, n, ITERATIONS, args.seed), X, args.repeats)
+            repeats = repeats_for(args, n * d)
+            res = time_methods(lloyd_methods(C0, n, ITERATIONS, args.seed), X, repeats)
             gemm, read = ITERATIONS * gemm_time(X, k), ITERATIONS * read_time(X)
             loads.append(sec.note())
             inertia = {name: inertia64(X, res[name][1][0]) for name in LLOYD_METHODS}
@@ -265,7 +279,7 @@ def gaussian_rows(args, loads: list[str]) -> list[list[str]]:
             X = engine_gaussian.make_data(n, d, dtype, rng)
             for cov in ("diag", "full"):
                 sec = Section(f"gaussian {fmt_n(n)} x {d} {cov}", args.wait_idle)
-                cell = engine_gaussian.run_cell(n, d, cov, X, args.repeats)
+                cell = engine_gaussian.run_cell(n, d, cov, X, repeats_for(args, n * d))
                 loads.append(sec.note())
                 t = cell["times"]
                 ours = t["ours"]
@@ -306,6 +320,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per method (3)")
+    parser.add_argument(
+        "--fast-repeats",
+        type=int,
+        default=7,
+        help="timed runs per method in cells of at most 8e6 values (7)",
+    )
     parser.add_argument("--quick", action="store_true", help=f"n / {QUICK_DIVISOR} everywhere")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -338,7 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in environment_lines(load_before):
         print(line)
     print(
-        f"seed {args.seed}; medians of {args.repeats} runs, methods take turns, "
+        f"seed {args.seed}; medians of {args.repeats} runs ({args.fast_repeats} in cells of "
+        f"at most {FAST_CELL_VALUES:.0e} values), methods take turns, "
         f"{SETTLE_SECONDS} s of rest before each; "
         f"Lloyd: {ITERATIONS} iterations, tol=0, same initial centres"
         + ("; --quick: n / 10" if args.quick else "")

@@ -350,6 +350,27 @@ def test_both_product_orientations_equal_the_numpy_reference(dtype, d, k):
     np.testing.assert_array_equal(labels, ref_labels)
 
 
+@pytest.mark.parametrize(("dtype", "d"), [(np.float32, 2), (np.float64, 24)])
+def test_unit_weight_steps_equal_weighted_steps_with_ones(dtype, d):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(20011, d)).astype(dtype)
+    centers = X[rng.choice(len(X), 9, replace=False)].copy()
+    centers[-1] = 99.0  # empty: re-seeded
+    w = np.ones(len(X))
+    unit = lloyd_step(X, centers, w, engine="numba", unit_weight=True)
+    weighted = lloyd_step(X, centers, w, engine="numba")
+    np.testing.assert_array_equal(unit.labels, weighted.labels)
+    np.testing.assert_array_equal(unit.centers, weighted.centers)  # bit for bit
+    np.testing.assert_array_equal(unit.cluster_weights, weighted.cluster_weights)
+    np.testing.assert_array_equal(unit.relocated, weighted.relocated)
+    # and a fit without weights runs the unit path, the same as explicit ones
+    a = KMeans(9, init=centers, n_init=1, max_iter=5, tol=0).fit(X)
+    b = KMeans(9, init=centers, n_init=1, max_iter=5, tol=0).fit(X, sample_weight=w * 2)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_assign_own_is_assign_and_the_inertia_pass_in_one(dtype):
     pytest.importorskip("numba")

@@ -390,8 +390,9 @@ def _lloyd_plain(
     assignment computed them with the labels (dense rows, compiled), else None."""
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     strict = False
+    unit = bool((w == 1).all())  # one pass: the steps skip the products by the weights
     for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-        step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical)
+        step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical, unit_weight=unit)
         shift = float(np.sum((step.centers - centers) ** 2))
         centers = step.centers
         if _same_labels(step.labels, labels_old):

@@ -374,6 +374,7 @@ def lloyd_step(
     spherical: bool = False,
     threads: int | None = None,
     engine: str | None = None,
+    unit_weight: bool = False,
 ) -> LloydStep:
     """Assign every row to its nearest centre, then move each centre to the
     weighted mean of its rows.
@@ -388,6 +389,8 @@ def lloyd_step(
     :mod:`._numba_sparse` for CSR rows) when Numba is installed; "numba"
     insists on them; "numpy" forces the NumPy reference path.
     ``threads``: threads over chunks of rows (default: the cores available).
+    ``unit_weight``: the caller knows every weight is 1 (the dense compiled
+    kernel then skips the multiplications by them; the same result).
 
     Prior validation of data is assumed.
     """
@@ -422,8 +425,9 @@ def lloyd_step(
             sums = np.zeros((k, X.shape[1]), dtype=np.float64)
             wsum = np.zeros(k, dtype=np.float64)
             kernels.lloyd_chunk(
-                X, centers_c, c_sq, sample_weight, labels, sums, wsum, start, stop, rows
-            )
+                X, centers_c, c_sq, sample_weight, labels, sums, wsum, start, stop, rows,
+                unit_weight,
+            )  # fmt: skip
             return sums, wsum
 
         blocks = _chunks(n, k * X.shape[1])
@@ -816,6 +820,7 @@ def lloyd_bounded(
     if threads is None:
         threads = engine_threads()
     n = X.shape[0]
+    unit = bool((sample_weight == 1).all())  # one pass: the plain steps skip the products
     if settled_share is None:
         eager = centers.shape[0] * X.shape[1] >= _EAGER_WORK
         settled_share = 1.0 if eager else _SETTLED_SHARE
@@ -838,7 +843,7 @@ def lloyd_bounded(
                     changed = int(np.count_nonzero(labels != labels_old))
                     labels_old = None
             else:
-                step = lloyd_step(X, centers, sample_weight, threads=threads)
+                step = lloyd_step(X, centers, sample_weight, threads=threads, unit_weight=unit)
                 new, labels = step.centers, step.labels
                 if labels_old is None and engine is not None:  # the bounds gave up
                     labels_old = engine.labels.copy()

@@ -129,11 +129,29 @@ def _nearest(
         return
     DT = products(centers, X, start, stop)  # (k, m): x.c for every centre and row
     two = DT.dtype.type(2)  # (a literal 2 would make float32 values float64)
-    c0 = c_sq[0]
-    for i in range(m):
-        best[i] = c0 - two * DT[0, i]
-        lab[i] = 0
-    j = 1
+    if k >= 4:  # the first four centres' tournament starts the running minimum
+        c0, c1, c2, c3 = c_sq[0], c_sq[1], c_sq[2], c_sq[3]
+        for i in range(m):
+            v0 = c0 - two * DT[0, i]
+            v1 = c1 - two * DT[1, i]
+            v2 = c2 - two * DT[2, i]
+            v3 = c3 - two * DT[3, i]
+            lo = v1 < v0
+            va = v1 if lo else v0
+            la = np.int32(1) if lo else np.int32(0)
+            hi = v3 < v2
+            vb = v3 if hi else v2
+            lb = np.int32(3) if hi else np.int32(2)
+            second = vb < va
+            best[i] = vb if second else va
+            lab[i] = lb if second else la
+        j = 4
+    else:
+        c0 = c_sq[0]
+        for i in range(m):
+            best[i] = c0 - two * DT[0, i]
+            lab[i] = 0
+        j = 1
     while j + 3 < k:
         c0, c1, c2, c3 = c_sq[j], c_sq[j + 1], c_sq[j + 2], c_sq[j + 3]
         j0, j1, j2, j3 = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
@@ -181,10 +199,13 @@ def lloyd_chunk(
     start: int,
     stop: int,
     rows: int,
+    unit: bool,
 ) -> None:  # pragma: no cover - compiled; covered through lloyd_step's tests
     """Nearest centre of rows ``start:stop`` into ``labels``; the chunk's
     ``sum(w * x)`` (float64 whatever X's dtype) and ``sum(w)`` per centre are
     added to ``sums`` and ``wsum`` (given zero: then they are the chunk's).
+    ``unit``: every weight is 1; ``w`` is not read and the products
+    ``1 * x`` are skipped (the same sums: 8% of a step at 1e6 x 2, k = 8).
 
     The sums are kept in arrays of this call's own until the end: ``sums``
     and ``wsum`` of neighbouring chunks may share cache lines, and writing
@@ -198,13 +219,21 @@ def lloyd_chunk(
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
         _nearest(X, centers, c_sq, a, b, labels, best, lab)
-        for i in range(a, b):
-            arg = lab[i - a]
-            wi = w[i]
-            wacc[arg] += wi
-            srow, xrow = acc[arg], X[i]  # 1-D views indexed from 0: vectorised
-            for f in range(d):
-                srow[f] += wi * xrow[f]
+        if unit:
+            for i in range(a, b):
+                arg = lab[i - a]
+                wacc[arg] += 1.0
+                srow, xrow = acc[arg], X[i]  # 1-D views indexed from 0: vectorised
+                for f in range(d):
+                    srow[f] += xrow[f]
+        else:
+            for i in range(a, b):
+                arg = lab[i - a]
+                wi = w[i]
+                wacc[arg] += wi
+                srow, xrow = acc[arg], X[i]
+                for f in range(d):
+                    srow[f] += wi * xrow[f]
     for j in range(k):
         wsum[j] += wacc[j]
         for f in range(d):
