@@ -441,7 +441,9 @@ def test_labels_alone_skip_the_distances(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(2, 2), (4097, 2), (30001, 3), (5000, 64), (20000, 1)])
+@pytest.mark.parametrize(
+    "shape", [(2, 2), (4097, 2), (30001, 3), (3000, 4), (5000, 64), (20000, 1)]
+)
 def test_centring_uses_numpys_mean_to_the_bit(engine, dtype, shape):
     # scikit-learn centres on X.mean(axis=0): the same shift keeps float32 runs equal.
     rng = np.random.default_rng(6)
@@ -454,6 +456,21 @@ def test_centring_uses_numpys_mean_to_the_bit(engine, dtype, shape):
         assert variances.dtype == np.float64
         np.testing.assert_allclose(variances, np.var(X.astype(np.float64), axis=0), rtol=1e-4)
         assert not np.shares_memory(Xc, data)
+
+
+@pytest.mark.parametrize("d", [2, 5])
+def test_compiled_centring_gives_constant_columns_zero_variance(d):
+    # 0.1 is not a float32 number's exact mean: the centred column is a tiny
+    # constant, not 0, yet its variance must be exactly 0.
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(9)
+    X = rng.normal(size=(70000, d)).astype(np.float32)
+    X[:, 1] = np.float32(0.1)
+    Xc, shift, variances = centre_columns(X, engine="numba")
+    assert variances[1] == 0.0
+    assert (Xc[:, 1] == np.float32(0.1) - shift[1]).all()  # a constant, maybe not 0
+    assert (variances[[0, *range(2, d)]] > 0.5).all()
+    np.testing.assert_array_equal(shift, X.mean(axis=0))
 
 
 def test_unknown_engine_is_an_error():

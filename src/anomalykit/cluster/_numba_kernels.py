@@ -310,11 +310,41 @@ def column_sums(X: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - c
     more columns (a row added to the running sums at a time), so the mean
     KMeans centres on is NumPy's (and scikit-learn's) to the bit, in one
     read of X without NumPy's buffered strided loop.
+
+    Up to four columns, the running sums are local variables: through
+    ``out`` each addition waited for the previous one's store (1e6 x 2
+    float32: 2.9 ms; 0.5 ms in registers). The same additions in the same
+    order.
     """
-    d = X.shape[1]
+    n, d = X.shape
+    if d <= 4:
+        zero = X.dtype.type(0)
+        s0 = s1 = s2 = s3 = zero
+        if d == 4:
+            for i in range(n):
+                s0 += X[i, 0]
+                s1 += X[i, 1]
+                s2 += X[i, 2]
+                s3 += X[i, 3]
+        elif d == 3:
+            for i in range(n):
+                s0 += X[i, 0]
+                s1 += X[i, 1]
+                s2 += X[i, 2]
+        elif d == 2:
+            for i in range(n):
+                s0 += X[i, 0]
+                s1 += X[i, 1]
+        else:
+            for i in range(n):
+                s0 += X[i, 0]
+        sums = (s0, s1, s2, s3)
+        for f in range(d):
+            out[f] = sums[f]
+        return
     for f in range(d):
         out[f] = 0
-    for i in range(X.shape[0]):
+    for i in range(n):
         xr = X[i]
         for f in range(d):
             out[f] += xr[f]
@@ -341,6 +371,21 @@ def centre_chunk(
     # threads made the pass 3.5x slower than on one thread (1e6 x 2).
     acc = np.zeros(d)
     differs = np.zeros(d, dtype=np.bool_)
+    if d == 2:  # (the sums in registers, as in column_sums: 3x faster at 1e6 x 2)
+        m0, m1, f0, f1 = shift[0], shift[1], first[0], first[1]
+        a0 = a1 = 0.0
+        v0 = v1 = False
+        for i in range(start, stop):
+            x0, x1 = X[i, 0], X[i, 1]
+            y0, y1 = x0 - m0, x1 - m1
+            out[i, 0] = y0
+            out[i, 1] = y1
+            a0 += np.float64(y0) * np.float64(y0)
+            a1 += np.float64(y1) * np.float64(y1)
+            v0 |= x0 != f0
+            v1 |= x1 != f1
+        acc[0], acc[1], differs[0], differs[1] = a0, a1, v0, v1
+        start = stop  # done: the loop below runs no row
     for i in range(start, stop):
         xr, orow = X[i], out[i]
         for f in range(d):
