@@ -129,29 +129,10 @@ def _nearest(
         return
     DT = products(centers, X, start, stop)  # (k, m): x.c for every centre and row
     two = DT.dtype.type(2)  # (a literal 2 would make float32 values float64)
-    if k >= 4:  # the first four centres' tournament starts the running minimum
-        c0, c1, c2, c3 = c_sq[0], c_sq[1], c_sq[2], c_sq[3]
-        for i in range(m):
-            v0 = c0 - two * DT[0, i]
-            v1 = c1 - two * DT[1, i]
-            v2 = c2 - two * DT[2, i]
-            v3 = c3 - two * DT[3, i]
-            lo = v1 < v0
-            va = v1 if lo else v0
-            la = np.int32(1) if lo else np.int32(0)
-            hi = v3 < v2
-            vb = v3 if hi else v2
-            lb = np.int32(3) if hi else np.int32(2)
-            second = vb < va
-            best[i] = vb if second else va
-            lab[i] = lb if second else la
-        j = 4
-    else:
-        c0 = c_sq[0]
-        for i in range(m):
-            best[i] = c0 - two * DT[0, i]
-            lab[i] = 0
-        j = 1
+    for i in range(m):  # (+inf: the first centre's finite value always replaces it)
+        best[i] = np.inf
+        lab[i] = 0
+    j = 0
     while j + 3 < k:
         c0, c1, c2, c3 = c_sq[j], c_sq[j + 1], c_sq[j + 2], c_sq[j + 3]
         j0, j1, j2, j3 = np.int32(j), np.int32(j + 1), np.int32(j + 2), np.int32(j + 3)
@@ -369,9 +350,7 @@ def centre_chunk(
     # Private accumulators, written out once: the chunks' rows of ``sq`` and
     # ``varies`` share cache lines, and updating them row by row from two
     # threads made the pass 3.5x slower than on one thread (1e6 x 2).
-    acc = np.zeros(d)
-    differs = np.zeros(d, dtype=np.bool_)
-    if d == 2:  # (the sums in registers, as in column_sums: 3x faster at 1e6 x 2)
+    if d == 2:  # the sums in registers, as in column_sums: 3x faster at 1e6 x 2
         m0, m1, f0, f1 = shift[0], shift[1], first[0], first[1]
         a0 = a1 = 0.0
         v0 = v1 = False
@@ -384,8 +363,10 @@ def centre_chunk(
             a1 += np.float64(y1) * np.float64(y1)
             v0 |= x0 != f0
             v1 |= x1 != f1
-        acc[0], acc[1], differs[0], differs[1] = a0, a1, v0, v1
-        start = stop  # done: the loop below runs no row
+        sq[0], sq[1], varies[0], varies[1] = a0, a1, v0, v1
+        return
+    acc = np.zeros(d)
+    differs = np.zeros(d, dtype=np.bool_)
     for i in range(start, stop):
         xr, orow = X[i], out[i]
         for f in range(d):
