@@ -1,11 +1,13 @@
 import os
+import threading
+import time
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from anomalykit import KMeans
-from anomalykit._utils._threads import dot_unthreaded, engine_threads, n_threads
+from anomalykit._utils._threads import dot_unthreaded, engine_threads, n_threads, run_chunks
 
 
 def test_engine_threads_follow_the_blas_limit():
@@ -60,3 +62,47 @@ def test_dot_unthreaded_is_the_dot_product():
     assert dot_unthreaded(a, b) == pytest.approx(float(a.astype(np.float64) @ b), rel=1e-12)
     assert isinstance(dot_unthreaded(a, b), float)
     assert dot_unthreaded(np.empty(0), np.empty(0)) == 0.0
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3, 8])
+def test_run_chunks_returns_every_result_in_chunk_order(threads):
+    chunks = [(start, start + 10) for start in range(0, 170, 10)]
+    seen = []
+
+    def func(a, b):
+        time.sleep(0.002 * ((a // 10) % 3))  # uneven chunks: threads finish out of order
+        seen.append((threading.get_ident(), a))
+        return (a, b)
+
+    assert run_chunks(func, chunks, threads) == chunks
+    assert sorted(a for _, a in seen) == [a for a, _ in chunks]  # each chunk exactly once
+    if threads == 1:
+        assert {ident for ident, _ in seen} == {threading.get_ident()}
+
+
+def test_run_chunks_uses_the_caller_and_the_workers():
+    started = threading.Barrier(2, timeout=10)  # two chunks must run at the same time
+
+    def func(a, b):
+        started.wait()
+        return threading.get_ident()
+
+    idents = run_chunks(func, [(0, 1), (1, 2)], 2)
+    assert threading.get_ident() in idents and len(set(idents)) == 2
+
+
+def test_run_chunks_raises_the_first_error_after_all_threads_stop():
+    running = []
+
+    def func(a, b):
+        running.append(a)
+        if a == 3:
+            raise ValueError("chunk 3 failed")
+        time.sleep(0.001)
+        running.remove(a)
+        return a
+
+    with pytest.raises(ValueError, match="chunk 3 failed"):
+        run_chunks(func, [(i, i + 1) for i in range(40)], 2)
+    assert running == [3]  # no chunk still running when the error reached the caller
+    assert run_chunks(lambda a, b: a, [], 2) == []

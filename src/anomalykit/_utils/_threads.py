@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-__all__ = ["dot_unthreaded", "engine_threads", "n_threads", "one_blas_thread", "thread_pool"]
+__all__ = [
+    "dot_unthreaded",
+    "engine_threads",
+    "n_threads",
+    "one_blas_thread",
+    "run_chunks",
+    "thread_pool",
+]
 
 _CONTROLLER: ThreadpoolController | None = None
 
@@ -89,3 +98,52 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
         if threads not in _POOLS:
             _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="anomalykit")
         return _POOLS[threads]
+
+
+def run_chunks(
+    func: Callable[[int, int], Any], chunks: Sequence[tuple[int, int]], threads: int
+) -> list:
+    """``[func(start, stop) for start, stop in chunks]``, on up to ``threads`` threads.
+
+    The calling thread and ``threads - 1`` workers of :func:`thread_pool`
+    take the chunks one after another from a shared counter; each result is
+    stored at its chunk's index, so the list is in chunk order whichever
+    thread ran what. One task per worker, not one per chunk: handing 16
+    chunks to ``ThreadPoolExecutor.map`` cost 220-280 us a call (5-8% of a
+    Gaussian fit + score of 1e6 x 2 rows, which makes two such calls), and
+    this 50-160 us. The first exception raised by ``func`` is raised here,
+    after every thread has stopped; chunks not yet started are then skipped.
+    """
+    chunks = list(chunks)
+    threads = min(max(1, threads), len(chunks))
+    if threads <= 1:
+        return [func(a, b) for a, b in chunks]
+    results: list = [None] * len(chunks)
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    position = 0
+
+    def worker() -> None:
+        nonlocal position
+        while True:
+            with lock:
+                i = position
+                position += 1
+            if i >= len(chunks) or errors:
+                return
+            try:
+                results[i] = func(*chunks[i])
+            except BaseException as exc:  # re-raised by the caller below
+                errors.append(exc)
+                return
+
+    pool = thread_pool(threads)
+    futures = [pool.submit(worker) for _ in range(threads - 1)]
+    try:
+        worker()
+    finally:
+        for future in futures:
+            future.result()
+    if errors:
+        raise errors[0]
+    return results

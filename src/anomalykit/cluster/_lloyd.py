@@ -43,7 +43,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from .._utils._engine import compiled_module
-from .._utils._threads import engine_threads, one_blas_thread, thread_pool
+from .._utils._threads import engine_threads, one_blas_thread, run_chunks
 
 __all__ = [
     "LloydStep",
@@ -161,7 +161,7 @@ def _run_blocks(func, blocks, threads: int) -> list:
     if threads <= 1 or len(blocks) == 1:
         return [func(a, b) for a, b in blocks]
     with one_blas_thread():
-        return list(thread_pool(threads).map(lambda ab: func(*ab), blocks))
+        return run_chunks(func, blocks, threads)
 
 
 def assign(

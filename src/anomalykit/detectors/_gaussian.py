@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._stats import Moments, moments_of
-from .._utils._threads import engine_threads, thread_pool
+from .._utils._threads import engine_threads, run_chunks
 from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
@@ -884,11 +884,7 @@ def _chunks(n: int) -> list[tuple[int, int]]:
 
 def _run_chunks(func: Callable[[int, int], Any], n: int) -> list:
     """``func(start, stop)`` for every chunk of ``n`` rows, results in chunk order."""
-    chunks = _chunks(n)
-    threads = min(_engine_threads(), len(chunks))
-    if threads <= 1:
-        return [func(a, b) for a, b in chunks]
-    return list(thread_pool(threads).map(lambda ab: func(*ab), chunks))
+    return run_chunks(func, _chunks(n), _engine_threads())
 
 
 def _padded(d: int) -> int:
