@@ -319,3 +319,26 @@ def test_kernels_are_not_imported_with_anomalykit():
         "assert 'numba' not in sys.modules, 'numba imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fit_factors_the_covariance_on_one_blas_thread(rng, monkeypatch):
+    """OpenBLAS's threaded triangular solve sometimes took milliseconds on a 2 x 2
+    matrix: the fit's LAPACK calls run with BLAS held to one thread."""
+    from threadpoolctl import threadpool_info
+
+    seen = []
+    real = _gaussian.linalg.solve_triangular
+
+    def recording(*args, **kwargs):
+        seen.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_gaussian.linalg, "solve_triangular", recording)
+    X = rng.normal(size=(500, 3))
+    detector = GaussianDetector("full").fit(X)
+    assert seen and set(seen) == {1}
+    np.testing.assert_allclose(
+        detector.precision_cholesky_ @ detector.precision_cholesky_.T,
+        np.linalg.inv(detector.covariance_),
+        rtol=1e-10,
+    )
