@@ -109,8 +109,8 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     mins = np.full((1, len(X)), -1.0)
     gains = np.zeros(1)
     computed = _numba_init.trial_chunk(
-        X, x_sq, w, closest, near, cands, x_sq[far_cand], cdist2, mins, gains, 0, len(X),
-        _GATHER_ROWS,
+        X, x_sq, w, closest, near, cands, x_sq[far_cand], cdist2, cdist2.min(axis=0), mins,
+        gains, 0, len(X), _GATHER_ROWS,
     )  # fmt: skip
     assert computed == 600
     assert (mins[0, :600] == -1).all()

@@ -140,11 +140,12 @@ def _greedy_compiled(
         else:
             cdist2 = c_sq[:, np.newaxis] + chosen_sq[np.newaxis, :c] - 2 * cand64 @ chosen[:c].T
             np.maximum(cdist2, 0, out=cdist2)
+        nearest2 = cdist2.min(axis=0)  # per chosen centre: the closest candidate
         parts = np.zeros((len(blocks), len(candidates)))
 
         def trial(start: int, stop: int) -> None:
             kernels.trial_chunk(
-                X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, parts[index[start]],
+                X, x_sq, w, closest, near, cands, c_sq, cdist2, nearest2, mins, parts[index[start]],
                 start, stop, _GATHER_ROWS,
             )  # fmt: skip
 

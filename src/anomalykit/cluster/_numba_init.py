@@ -50,13 +50,15 @@ def _flush(X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, acc, idx, m, bl
 
 @njit(nogil=True, cache=True)
 def trial_chunk(
-    X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, gains, start, stop, rows
+    X, x_sq, w, closest, near, cands, c_sq, cdist2, nearest2, mins, gains, start, stop, rows
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """For rows ``start:stop`` and every candidate ``q`` it may improve:
     ``mins[q, i] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
     ``gains[q] += w[i] * (closest[i] - mins[q, i])``. ``cdist2[q, a]`` is the
-    squared distance from candidate ``q`` to chosen centre ``a`` and ``near[i]``
-    the row's nearest chosen centre; rows that no candidate can improve are
+    squared distance from candidate ``q`` to chosen centre ``a``,
+    ``nearest2[a] = min_q cdist2[q, a]`` and ``near[i]`` the row's nearest
+    chosen centre; rows that no candidate can improve (not even the nearest to
+    their centre: one test per row) are
     skipped (``mins`` is not written for them). The others go, ``rows`` at a
     time, through one BLAS product with all the candidates: of the whole block
     straight from X when at least half its rows are needed (a gathered copy
@@ -72,12 +74,7 @@ def trial_chunk(
         b = min(a + rows, stop)
         m = 0
         for i in range(a, b):
-            reach = 4.0 * closest[i] * (1.0 + SKIP_MARGIN)
-            c = near[i]
-            need = False
-            for q in range(t):  # one branch per row, not per candidate: predictable
-                need |= cdist2[q, c] <= reach
-            if need:
+            if nearest2[near[i]] <= 4.0 * closest[i] * (1.0 + SKIP_MARGIN):
                 idx[m] = i
                 m += 1
         if m == 0:
