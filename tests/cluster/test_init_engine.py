@@ -8,7 +8,7 @@ from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 from sklearn.datasets import make_blobs
 
 from anomalykit import kmeans_plusplus
-from anomalykit.cluster._init import _GATHER_ROWS, greedy_kmeans_plusplus
+from anomalykit.cluster._init import _GATHER_ROWS, _draw, greedy_kmeans_plusplus
 
 pytest.importorskip("numba")
 
@@ -119,3 +119,23 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
         closest[600:] - np.minimum(closest[600:], ((X[600:] - cands[0]) ** 2).sum(1))
     )
     assert gains[0] == pytest.approx(expected, rel=1e-9)
+
+
+def test_draws_from_block_sums_pick_the_rows_of_one_running_sum():
+    rng = np.random.default_rng(0)
+    n, block = 10_000, 1024
+    w = rng.random(n)
+    w[2048:3072] = 0.0  # a whole block without weight
+    w[rng.random(n) < 0.2] = 0.0
+    closest = rng.random(n) ** 4
+    closest[::7] = 0.0  # rows at a chosen centre
+    starts = np.arange(0, n, block)
+    stops = np.append(starts[1:], n)
+    sums = np.array(
+        [np.cumsum(w[a:b] * closest[a:b])[-1] for a, b in zip(starts, stops, strict=True)]
+    )
+    rows = _draw(np.random.default_rng(5), 5000, w, closest, sums, starts, stops)
+    cum = np.cumsum(w * closest)
+    expected = np.searchsorted(cum, np.random.default_rng(5).uniform(size=5000) * cum[-1])
+    np.testing.assert_array_equal(rows, expected)
+    assert (w[rows] * closest[rows] > 0).all()  # never a row without probability

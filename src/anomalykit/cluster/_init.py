@@ -35,6 +35,8 @@ def _sq_dist_to(X: np.ndarray | sp.csr_matrix, x_sq: np.ndarray, points: np.ndar
 #: Rows gathered for one BLAS product with a step's candidates (128 KiB of float32
 #: rows at 64 features: in L2).
 _GATHER_ROWS = 512
+#: Rows per block of the draws' cumulative sums (see :func:`_draw`).
+_DRAW_BLOCK = 1024
 #: Candidates are padded with zero rows to a multiple of this: OpenBLAS's float32
 #: product with 8 columns took 13 ms where 7 took 16 (2e5 x 128, one thread).
 _PAD = 8
@@ -111,9 +113,9 @@ def _greedy_compiled(
     (:func:`._numba_init.trial_chunk`: float64 distances, each candidate's
     gain; rows a candidate cannot bring closer are skipped by the triangle
     inequality) and a light one (:func:`._numba_init.update_chunk`) moves the
-    rows the chosen candidate brings closer. Chunk sums are added in chunk
-    order: the result does not depend on the number of threads. The potential
-    the draws scale is the last value of their cumulative sum.
+    rows the chosen candidate brings closer and sums ``w * closest`` per block
+    of rows for the next draws (:func:`_draw`). Chunk sums are added in chunk
+    order: the result does not depend on the number of threads.
     """
     X = np.ascontiguousarray(X)
     w = np.ascontiguousarray(w, dtype=np.float64)
@@ -121,6 +123,10 @@ def _greedy_compiled(
     x_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
     blocks = _chunks(n, n_trials * d)
     index = {start: b for b, (start, _) in enumerate(blocks)}
+    # the draws' blocks: each chunk's rows in blocks of _DRAW_BLOCK, in row order
+    starts = np.concatenate([np.arange(a, b, _DRAW_BLOCK) for a, b in blocks])
+    first_block = {a: int(np.searchsorted(starts, a)) for a, _ in blocks}
+    block_sums = np.empty(len(starts))
     threads = engine_threads() if threads is None else threads
     closest = np.full(n, np.inf)
     near = np.zeros(n, dtype=np.int64)
@@ -156,7 +162,10 @@ def _greedy_compiled(
         best = int(np.argmax(gains))  # the lowest potential; the first of equals
 
         def update(start: int, stop: int) -> None:
-            kernels.update_chunk(closest, near, cdist2, mins, best, c, start, stop)
+            kernels.update_chunk(
+                closest, near, cdist2, mins, best, c, w, block_sums[first_block[start]:],
+                start, stop, _DRAW_BLOCK,
+            )  # fmt: skip
 
         _run_blocks(update, blocks, threads)
         chosen[c] = cand64[best]
@@ -165,11 +174,40 @@ def _greedy_compiled(
         return best
 
     step(0, indices[:1])
+    stops = np.append(starts[1:], n)
     for c in range(1, k):
-        cum = np.cumsum(w * closest)
-        draws = rng.uniform(size=n_trials) * cum[-1]
-        step(c, np.minimum(np.searchsorted(cum, draws), n - 1))
+        step(c, _draw(rng, n_trials, w, closest, block_sums, starts, stops))
     return _rows(X, indices), indices
+
+
+def _draw(
+    rng: np.random.Generator,
+    size: int,
+    w: np.ndarray,
+    closest: np.ndarray,
+    block_sums: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
+) -> np.ndarray:
+    """``size`` rows drawn with probability ``w * closest`` (normalised), as
+    ``searchsorted(cumsum(w * closest), uniform * total)`` but from the sums of
+    blocks of rows (``block_sums[b]`` over rows ``starts[b]:stops[b]``): each
+    draw finds its block from their cumulative sum, then its row in that
+    block's own. The same random numbers as the NumPy path; the cumulative
+    values differ from one running sum over all rows only by rounding (a draw
+    within rounding of a block's end takes that block's last row of positive
+    weight). Saves a pass over every row per centre (0.6 ms of 7 ms at
+    2e5 rows)."""
+    cum = np.cumsum(block_sums)
+    draws = rng.uniform(size=size) * cum[-1]
+    found = np.minimum(np.searchsorted(cum, draws), len(cum) - 1)
+    rows = np.empty(size, dtype=np.intp)
+    for j, (draw, b) in enumerate(zip(draws, found, strict=True)):
+        lo, hi = starts[b], stops[b]
+        local = np.cumsum(w[lo:hi] * closest[lo:hi])
+        target = min(max(draw - (cum[b - 1] if b else 0.0), 0.0), local[-1])
+        rows[j] = lo + np.searchsorted(local, target)
+    return rows
 
 
 def _compiled_init(engine: str | None):

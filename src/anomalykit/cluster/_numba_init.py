@@ -95,16 +95,26 @@ def trial_chunk(
 
 @njit(nogil=True, cache=True)
 def update_chunk(
-    closest, near, cdist2, mins, best, new, start, stop
+    closest, near, cdist2, mins, best, new, w, sums, start, stop, block
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """Rows ``start:stop`` that candidate ``best`` (now centre ``new``) brings
     closer take its distance and ``near = new``; the skip test is that of
-    :func:`trial_chunk`, so ``mins`` is read only where it was written."""
-    for i in range(start, stop):
-        cl = closest[i]
-        if cdist2[best, near[i]] > 4.0 * cl * (1.0 + SKIP_MARGIN):
-            continue
-        m = mins[best, i]
-        if m < cl:
-            closest[i] = m
-            near[i] = new
+    :func:`trial_chunk`, so ``mins`` is read only where it was written.
+
+    ``sums[j]``: the sum of ``w * closest`` (updated) over the chunk's ``j``-th
+    block of ``block`` rows, added in row order, as ``np.cumsum`` adds them:
+    the next draws find their block from these totals, without a pass over
+    every row."""
+    for a in range(start, stop, block):
+        b = min(a + block, stop)
+        total = 0.0
+        for i in range(a, b):
+            cl = closest[i]
+            if cdist2[best, near[i]] <= 4.0 * cl * (1.0 + SKIP_MARGIN):
+                m = mins[best, i]
+                if m < cl:
+                    closest[i] = m
+                    near[i] = new
+                    cl = m
+            total += w[i] * cl
+        sums[(a - start) // block] = total
