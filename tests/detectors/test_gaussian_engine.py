@@ -342,3 +342,18 @@ def test_fit_factors_the_covariance_on_one_blas_thread(rng, monkeypatch):
         np.linalg.inv(detector.covariance_),
         rtol=1e-10,
     )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ledoit_wolf_shrinkage_does_not_depend_on_the_layout(rng, weighted):
+    """The ECG recipe fits the same rows once from a view and once from a copy: both
+    fits must give the same model, to the bit."""
+    X = rng.normal(size=(175, 140)).cumsum(axis=1)  # random walks: heartbeats' shape
+    w = rng.uniform(0.5, 2.0, 175) if weighted else None
+    a = GaussianDetector("full", shrinkage="ledoit-wolf").fit(X, sample_weight=w)
+    for other in (np.asfortranarray(X), np.repeat(X, 2, axis=1)[:, ::2]):
+        b = GaussianDetector("full", shrinkage="ledoit-wolf").fit(other, sample_weight=w)
+        assert 0 < a.shrinkage_ < 1
+        assert b.shrinkage_ == a.shrinkage_
+        np.testing.assert_array_equal(b.precision_cholesky_, a.precision_cholesky_)
+        assert b.offset_ == a.offset_

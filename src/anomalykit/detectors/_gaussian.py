@@ -962,7 +962,9 @@ def _ledoit_wolf_shrinkage(X: np.ndarray, w: np.ndarray | None, moments: Moments
     fourth = 0.0
     block = max(256, 4 * 2**20 // (8 * d))
     for start in range(0, X.shape[0], block):
-        sq = ((X[start : start + block] - moments.mean) ** 2).sum(axis=1)
+        # (a C-ordered block: NumPy's row sums round the same whatever the layout of X)
+        Xb = np.ascontiguousarray(X[start : start + block])
+        sq = ((Xb - moments.mean) ** 2).sum(axis=1)
         wb = 1.0 if w is None else w[start : start + block]
         fourth += float(np.sum(wb * sq * sq))
     trace = np.trace(S)
