@@ -4,10 +4,16 @@ import time
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from anomalykit import KMeans
-from anomalykit._utils._threads import dot_unthreaded, engine_threads, n_threads, run_chunks
+from anomalykit._utils._threads import (
+    dot_unthreaded,
+    engine_threads,
+    n_threads,
+    one_blas_thread,
+    run_chunks,
+)
 
 
 def test_engine_threads_follow_the_blas_limit():
@@ -106,3 +112,93 @@ def test_run_chunks_raises_the_first_error_after_all_threads_stop():
         run_chunks(func, [(i, i + 1) for i in range(40)], 2)
     assert running == [3]  # no chunk still running when the error reached the caller
     assert run_chunks(lambda a, b: a, [], 2) == []
+
+
+def test_run_chunks_raises_the_lowest_chunks_error_and_an_interrupt_first():
+    def late_low(a, b):  # chunk 0 fails after chunk 1 has failed
+        if a == 0:
+            time.sleep(0.05)
+        raise ValueError(f"chunk {a}")
+
+    with pytest.raises(ValueError, match="chunk 0"):
+        run_chunks(late_low, [(0, 1), (1, 2)], 2)
+
+    def interrupted(a, b):  # an interrupt in chunk 1 while chunk 0 is still running
+        if a == 0:
+            time.sleep(0.1)
+            raise ValueError("chunk 0")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_chunks(interrupted, [(0, 1), (1, 2)], 2)
+
+
+def test_nested_run_chunks_never_wait_on_a_busy_pool():
+    """Three levels deep on a pool of two workers: without running nested calls in
+    the worker itself, every worker would wait on tasks queued behind them."""
+
+    def level(depth):
+        def func(a, b):
+            return 1 if depth == 0 else sum(run_chunks(level(depth - 1), [(0, 1), (1, 2)], 2))
+
+        return func
+
+    done = []
+    thread = threading.Thread(target=lambda: done.append(run_chunks(level(3), [(0, 1), (1, 2)], 2)))
+    thread.start()
+    thread.join(timeout=30)
+    assert done == [[8, 8]]
+
+
+def test_one_blas_thread_overlapping_in_two_threads_restores_the_limits(monkeypatch):
+    """The limit is process-wide: the first thread in sets it, the last out restores
+    it (each restoring what it found on entry could leave BLAS on one thread)."""
+    from anomalykit._utils import _threads
+
+    calls = []
+
+    class Limiter:
+        def restore_original_limits(self):
+            calls.append("restore")
+
+    class Controller:
+        def limit(self, limits, user_api):
+            calls.append(("limit", limits, user_api))
+            return Limiter()
+
+    monkeypatch.setattr(_threads, "_controller", Controller)
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b = []
+
+    def a():
+        with one_blas_thread():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with one_blas_thread():
+            b_in.set()
+            a_out.wait(10)
+            seen_by_b.extend(calls)  # a has left, b is still inside
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen_by_b == [("limit", 1, "blas")]
+    assert calls == [("limit", 1, "blas"), "restore"]
+    with one_blas_thread():  # and again from the start
+        pass
+    assert calls[2:] == [("limit", 1, "blas"), "restore"]
+
+
+def test_one_blas_thread_limits_blas():
+    blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert len(inside) == len(blas)
+    if threading.current_thread() is threading.main_thread():
+        assert set(inside) == {1}

@@ -139,3 +139,13 @@ def test_draws_from_block_sums_pick_the_rows_of_one_running_sum():
     expected = np.searchsorted(cum, np.random.default_rng(5).uniform(size=5000) * cum[-1])
     np.testing.assert_array_equal(rows, expected)
     assert (w[rows] * closest[rows] > 0).all()  # never a row without probability
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_compiled_picks_the_numpy_references_rows_over_several_chunks(seed):
+    # 40,000 rows: four chunks of 10,000 rows (not a whole number of the draws'
+    # 1024-row blocks), so the draws read block sums written by every chunk.
+    X = data(n=40_000, d=2, centers=30, seed=seed)
+    fast = run(X, 30, seed, "numba", threads=2)
+    ref = run(X, 30, seed, "numpy")
+    np.testing.assert_array_equal(fast[1], ref[1])

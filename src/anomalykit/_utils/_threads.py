@@ -49,14 +49,41 @@ def engine_threads() -> int:
     return max(1, min([n_threads(), *(t for t in limits if isinstance(t, int) and t > 0)]))
 
 
+class _OneBlasThread(AbstractContextManager):
+    """BLAS held to one thread while any thread of this process is inside."""
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter: Any = None
+
+    def __enter__(self) -> _OneBlasThread:
+        cls = type(self)
+        with cls._lock:
+            if cls._depth == 0:
+                cls._limiter = _controller().limit(limits=1, user_api="blas")
+            cls._depth += 1
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        cls = type(self)
+        with cls._lock:
+            cls._depth -= 1
+            if cls._depth == 0:
+                cls._limiter.restore_original_limits()
+                cls._limiter = None
+
+
 def one_blas_thread() -> AbstractContextManager:
     """A context with BLAS on one thread.
 
     The controller that finds the loaded BLAS libraries is built once:
     ``threadpool_limits`` rebuilds it on every call, which cost 3.6 ms per
-    Lloyd step (75 ms of a 1.4 s fit).
+    Lloyd step (75 ms of a 1.4 s fit). The limit is process-wide, so the
+    contexts of all threads share one: the first to enter sets it, the last
+    to leave restores the limits found then (two fits in two threads, each
+    restoring what it had found on entry, could leave BLAS on one thread).
     """
-    return _controller().limit(limits=1, user_api="blas")
+    return _OneBlasThread()
 
 
 def dot_unthreaded(a: np.ndarray, b: np.ndarray) -> float:
@@ -71,6 +98,8 @@ def dot_unthreaded(a: np.ndarray, b: np.ndarray) -> float:
 
 
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+#: Name prefix of the pools' worker threads (see :func:`run_chunks`).
+_POOL_PREFIX = "anomalykit-engine"
 _POOLS_LOCK = threading.Lock()
 
 
@@ -80,6 +109,9 @@ def _forget_pools_after_fork() -> None:
     global _POOLS, _POOLS_LOCK
     _POOLS = {}
     _POOLS_LOCK = threading.Lock()
+    _OneBlasThread._lock = threading.Lock()  # (a parent's thread may have held it)
+    _OneBlasThread._depth = 0
+    _OneBlasThread._limiter = None
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
@@ -96,7 +128,7 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
     """
     with _POOLS_LOCK:
         if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="anomalykit")
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix=_POOL_PREFIX)
         return _POOLS[threads]
 
 
@@ -111,31 +143,37 @@ def run_chunks(
     thread ran what. One task per worker, not one per chunk: handing 16
     chunks to ``ThreadPoolExecutor.map`` cost 220-280 us a call (5-8% of a
     Gaussian fit + score of 1e6 x 2 rows, which makes two such calls), and
-    this 50-160 us. The first exception raised by ``func`` is raised here,
-    after every thread has stopped; chunks not yet started are then skipped.
+    this 50-160 us.
+
+    An exception stops every thread at its next chunk and is raised here once
+    all have stopped: a KeyboardInterrupt first, else that of the lowest chunk.
+    Called from a worker of these pools (``func`` that itself runs chunks),
+    the chunks run one after another in that worker: nested calls never wait
+    on a pool whose workers are all busy.
     """
     chunks = list(chunks)
     threads = min(max(1, threads), len(chunks))
-    if threads <= 1:
+    if threads <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
         return [func(a, b) for a, b in chunks]
     results: list = [None] * len(chunks)
-    errors: list[BaseException] = []
+    errors: list[tuple[bool, int, BaseException]] = []
     lock = threading.Lock()
     position = 0
 
     def worker() -> None:
         nonlocal position
-        while True:
-            with lock:
-                i = position
-                position += 1
-            if i >= len(chunks) or errors:
-                return
-            try:
+        i = -1
+        try:
+            while True:
+                with lock:
+                    if errors or position >= len(chunks):
+                        return
+                    i = position
+                    position += 1
                 results[i] = func(*chunks[i])
-            except BaseException as exc:  # re-raised by the caller below
-                errors.append(exc)
-                return
+        except BaseException as exc:  # re-raised by the caller below
+            with lock:
+                errors.append((isinstance(exc, Exception), i, exc))
 
     pool = thread_pool(threads)
     futures = [pool.submit(worker) for _ in range(threads - 1)]
@@ -145,5 +183,5 @@ def run_chunks(
         for future in futures:
             future.result()
     if errors:
-        raise errors[0]
+        raise min(errors, key=lambda e: e[:2])[2]
     return results

@@ -98,8 +98,9 @@ def update_chunk(
     closest, near, cdist2, mins, best, new, w, sums, start, stop, block
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """Rows ``start:stop`` that candidate ``best`` (now centre ``new``) brings
-    closer take its distance and ``near = new``; the skip test is that of
-    :func:`trial_chunk`, so ``mins`` is read only where it was written.
+    closer take its distance and ``near = new``. A row is read only where
+    :func:`_flush` wrote ``mins[best]``: where ``best`` could bring it closer
+    (the same test), which implies that :func:`trial_chunk` computed the row.
 
     ``sums[j]``: the sum of ``w * closest`` (updated) over the chunk's ``j``-th
     block of ``block`` rows, added in row order, as ``np.cumsum`` adds them:
