@@ -57,9 +57,9 @@ def trial_chunk(
     ``gains[q] += w[i] * (closest[i] - mins[q, i])``. ``cdist2[q, a]`` is the
     squared distance from candidate ``q`` to chosen centre ``a``,
     ``nearest2[a] = min_q cdist2[q, a]`` and ``near[i]`` the row's nearest
-    chosen centre; rows that no candidate can improve (not even the nearest to
-    their centre: one test per row) are
-    skipped (``mins`` is not written for them). The others go, ``rows`` at a
+    chosen centre. Rows that no candidate can improve (not even the one nearest
+    their centre: one test per row) are skipped (``mins`` is not written for
+    them). The others go, ``rows`` at a
     time, through one BLAS product with all the candidates: of the whole block
     straight from X when at least half its rows are needed (a gathered copy
     costs more than the product of the rows not needed), else of a gathered
