@@ -358,3 +358,34 @@ def test_ledoit_wolf_shrinkage_does_not_depend_on_the_layout(rng, weighted):
         assert b.shrinkage_ == a.shrinkage_
         np.testing.assert_array_equal(b.precision_cholesky_, a.precision_cholesky_)
         assert b.offset_ == a.offset_
+
+
+# ------------------------------------------------------------- kernel helpers
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 4, 5, 7, 8, 12, 13, 17, 33])
+def test_transposed_load_of_a_sub_block(rng, dtype, d):
+    """The full kernels' sub-block load, ``C[j, r] = X[r, j] - shift[j]``: 4 x 4 vector
+    transposes plus the last ``d % 4`` features and ``m % 4`` rows one by one; the
+    buffer's padding (feature rows >= d, columns >= m) is left as it was."""
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    X = rng.normal(size=(23, d)).astype(dtype)
+    shift = rng.normal(size=d)
+    for a, b in [(0, 23), (3, 11), (5, 6), (7, 7), (0, 4)]:
+        C = np.full((d + 3, 27), np.nan)
+        kernels._load_transposed(X[a:b], shift, C)
+        expected = (X[a:b].astype(np.float64) - shift).T
+        np.testing.assert_array_equal(C[:d, : b - a], expected)
+        assert np.isnan(C[d:]).all() and np.isnan(C[:, b - a :]).all()
+
+
+def test_transposed_load_refuses_a_strided_sub_block(rng):
+    """The vector loads assume C-contiguous rows: another layout is a compile error,
+    never a read of the wrong values (the engine copies such chunks first)."""
+    from numba.core.errors import TypingError
+
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    X = rng.normal(size=(8, 16))[:, ::2]
+    with pytest.raises(TypingError):
+        kernels._load_transposed(X, np.zeros(8), np.zeros((8, 8)))
