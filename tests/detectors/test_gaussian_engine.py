@@ -381,7 +381,8 @@ def test_transposed_load_of_a_sub_block(rng, dtype, d):
 
 def test_transposed_load_refuses_a_strided_sub_block(rng):
     """The vector loads assume C-contiguous rows: another layout is a compile error,
-    never a read of the wrong values (the engine copies such chunks first)."""
+    never a read of the wrong values (the engine copies such chunks first); so is
+    a read-only buffer."""
     from numba.core.errors import TypingError
 
     from anomalykit.detectors import _gaussian_kernels as kernels
@@ -389,3 +390,15 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
     X = rng.normal(size=(8, 16))[:, ::2]
     with pytest.raises(TypingError):
         kernels._load_transposed(X, np.zeros(8), np.zeros((8, 8)))
+    from numba import njit
+
+    @njit
+    def transpose4(Xb, shift, C):
+        kernels._transpose4(Xb, 0, 0, shift, C)
+
+    C = np.zeros((8, 8))
+    transpose4(np.ascontiguousarray(X), np.zeros(8), C)
+    np.testing.assert_array_equal(C[:4, :4], X[:4, :4].T)
+    C.flags.writeable = False
+    with pytest.raises(TypingError):
+        transpose4(np.ascontiguousarray(X), np.zeros(8), C)

@@ -60,21 +60,24 @@ _NARROW = 4
 def _transpose4(typingctx, Xb, r, j, shift, C):
     """``C[j:j+4, r:r+4] = (Xb[r:r+4, j:j+4] - shift[j:j+4]).T`` in float64.
 
-    Four vector loads, eight shuffles and four vector stores, which Numba does
-    not emit for the same loop written with scalars (16 separate stores, 45% of
-    the full moments kernel's time at d = 8, one core). Fit + score of 1e6 rows
-    on two threads take 7-12% less time at d = 8 to 32 and 20% at d = 64, with
-    the same bits. ``Xb`` (float32 or
-    float64), ``shift`` and ``C`` (float64) must be C-contiguous; the caller
-    keeps ``r + 4 <= Xb.shape[0]`` and ``j + 4 <= Xb.shape[1]``: nothing is
-    bounds-checked.
+    Five vector loads (four rows and the shift), eight shuffles and four vector
+    stores, which Numba does not emit for the same loop written with scalars
+    (16 separate stores, 45% of the full moments kernel's time at d = 8, one
+    core). Fit + score of 1e6 rows on two threads take 7-12% less time at
+    d = 8 to 32 and 20% at d = 64, with the same bits.
+
+    ``Xb`` (float32 or float64), ``shift`` and ``C`` (float64, writable) must
+    be C-contiguous, which the typing checks. Nothing is bounds-checked: the
+    caller keeps ``r + 4 <= Xb.shape[0]``, ``r + 4 <= C.shape[1]``,
+    ``j + 4 <= Xb.shape[1]``, ``j + 4 <= C.shape[0]`` and
+    ``j + 4 <= shift.shape[0]``.
     """
     arrays = (Xb, shift, C)
     if not all(isinstance(a, types.Array) and a.layout == "C" for a in arrays):
         return None
     if (Xb.ndim, shift.ndim, C.ndim) != (2, 1, 2) or Xb.dtype not in (types.float32, types.float64):
         return None
-    if shift.dtype != types.float64 or C.dtype != types.float64:
+    if shift.dtype != types.float64 or C.dtype != types.float64 or not C.mutable:
         return None
     if not (isinstance(r, types.Integer) and isinstance(j, types.Integer)):
         return None
@@ -86,9 +89,9 @@ def _transpose4(typingctx, Xb, r, j, shift, C):
         xa = context.make_array(X_ty)(context, builder, x)
         sha = context.make_array(shift)(context, builder, sh)
         ca = context.make_array(C)(context, builder, c)
-        i64 = ir.IntType(64)
-        row = context.cast(builder, row, r_ty, types.int64)
-        col = context.cast(builder, col, j_ty, types.int64)
+        intp = context.get_value_type(types.intp)  # the type of shapes and indices
+        row = context.cast(builder, row, r_ty, types.intp)
+        col = context.cast(builder, col, j_ty, types.intp)
         in_vec = ir.VectorType(context.get_value_type(X_ty.dtype), 4)
         f64_vec = ir.VectorType(ir.DoubleType(), 4)
         x_stride = cgutils.unpack_tuple(builder, xa.shape, 2)[1]
@@ -100,7 +103,7 @@ def _transpose4(typingctx, Xb, r, j, shift, C):
         k = load(builder.gep(sha.data, [col]), f64_vec)
         rows = []
         for q in range(4):
-            at = builder.add(builder.mul(builder.add(row, ir.Constant(i64, q)), x_stride), col)
+            at = builder.add(builder.mul(builder.add(row, ir.Constant(intp, q)), x_stride), col)
             v = load(builder.gep(xa.data, [at]), in_vec)
             if X_ty.dtype != types.float64:
                 v = builder.fpext(v, f64_vec)
@@ -120,7 +123,7 @@ def _transpose4(typingctx, Xb, r, j, shift, C):
             shuffle(hi01, hi23, [2, 3, 6, 7]),
         )
         for q, v in enumerate(columns):
-            at = builder.add(builder.mul(builder.add(col, ir.Constant(i64, q)), c_stride), row)
+            at = builder.add(builder.mul(builder.add(col, ir.Constant(intp, q)), c_stride), row)
             builder.store(
                 v, builder.bitcast(builder.gep(ca.data, [at]), f64_vec.as_pointer()), align=1
             )
