@@ -350,7 +350,9 @@ def test_both_product_orientations_equal_the_numpy_reference(dtype, d, k):
     np.testing.assert_array_equal(labels, ref_labels)
 
 
-@pytest.mark.parametrize(("dtype", "d"), [(np.float32, 2), (np.float64, 24)])
+@pytest.mark.parametrize(
+    ("dtype", "d"), [(np.float32, 2), (np.float64, 2), (np.float32, 3), (np.float64, 24)]
+)
 def test_unit_weight_steps_equal_weighted_steps_with_ones(dtype, d):
     pytest.importorskip("numba")
     rng = np.random.default_rng(8)
