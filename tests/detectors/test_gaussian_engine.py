@@ -383,6 +383,7 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
     """The vector loads assume C-contiguous rows: another layout is a compile error,
     never a read of the wrong values (the engine copies such chunks first); so is
     a read-only buffer."""
+    from numba import njit
     from numba.core.errors import TypingError
 
     from anomalykit.detectors import _gaussian_kernels as kernels
@@ -390,7 +391,6 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
     X = rng.normal(size=(8, 16))[:, ::2]
     with pytest.raises(TypingError):
         kernels._load_transposed(X, np.zeros(8), np.zeros((8, 8)))
-    from numba import njit
 
     @njit
     def transpose4(Xb, shift, C):
