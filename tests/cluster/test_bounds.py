@@ -52,7 +52,9 @@ def test_every_iteration_equals_the_plain_step(dtype, n_groups, max_candidates):
         plain, bounded = ref.centers, got.centers
 
 
-@pytest.mark.parametrize(("n_groups", "max_candidates"), [(1, None), (4, 0), (4, 10**6)])
+@pytest.mark.parametrize(
+    ("n_groups", "max_candidates"), [(1, None), (4, 0), (4, 10**6), (12, None), (12, 10**6)]
+)
 def test_every_path_is_taken_and_most_distances_are_skipped(n_groups, max_candidates):
     X = blobs(n=8000, std=1.0)
     k = 12
@@ -149,14 +151,16 @@ def test_small_or_sparse_or_cosine_data_takes_plain_steps():
     assert not use_bounds(X, 20, spherical=True)
 
 
+@pytest.mark.parametrize("n_groups", [1, 4])  # Hamerly, Yinyang
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_and_two_threads_give_identical_results(dtype):
+def test_one_and_two_threads_give_identical_results(dtype, n_groups):
     X = blobs(n=40000, d=8, centers=10, std=2.0, dtype=dtype)  # several chunks
     k = 16
     init = rows(X, k)
     w = np.random.default_rng(0).uniform(0.5, 2.0, len(X))
-    one = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=1, settled_share=1.0)
-    two = lloyd_bounded(X, init, w, 30, 0.0, n_groups=4, threads=2, settled_share=1.0)
+    kw = {"n_groups": n_groups, "settled_share": 1.0}
+    one = lloyd_bounded(X, init, w, 30, 0.0, threads=1, **kw)
+    two = lloyd_bounded(X, init, w, 30, 0.0, threads=2, **kw)
     np.testing.assert_array_equal(one[0], two[0])
     np.testing.assert_array_equal(one[1], two[1])  # bit for bit
     assert one[2] == two[2]

@@ -65,6 +65,21 @@ def test_rows_without_weight_are_never_chosen():
     assert len(set(idx.tolist())) == 30
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_picks_sklearns_rows_from_the_same_random_stream(engine, seed, dtype):
+    # scikit-learn's greedy k-means++ draws from a RandomState: given one in the same
+    # state, both paths draw the same candidates and keep the same best of each step.
+    X = make_blobs(5000, 6, centers=12, cluster_std=1.5, random_state=seed)[0]
+    X = np.ascontiguousarray(X - X.mean(axis=0), dtype=dtype)
+    _, ref = sk_kmeans_plusplus(X, 20, random_state=seed)
+    w, x_sq = np.ones(len(X)), np.einsum("ij,ij->i", X, X)
+    rng = np.random.RandomState(seed)
+    _, idx = greedy_kmeans_plusplus(X, 20, w, rng, x_sq, engine=engine)
+    np.testing.assert_array_equal(idx, ref)
+
+
 def test_same_inertia_as_sklearn_in_distribution():
     X = data(n=3000, d=5, centers=10)
     ours = [inertia(X, kmeans_plusplus(X, 10, random_state=s)[0]) for s in range(20)]
