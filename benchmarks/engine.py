@@ -377,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         "speed-up", "target", "floor (ours / floor)",
     ]  # fmt: skip
     print(markdown_table(header, rows, left=4))
+    if "gaussian" in args.parts:
+        print("Gaussian peers not run: " + engine_gaussian.SKIPPED)
     print()
     print_machine_notes("section", loads)
     print(f"total run time: {fmt_time(time.perf_counter() - started)}")
