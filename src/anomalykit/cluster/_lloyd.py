@@ -209,9 +209,12 @@ def assign(
         if distances:
             x_sq_c = np.ascontiguousarray(x_sq_norms, dtype=centers.dtype)
         rows = _sub_block_rows(centers.shape[0], centers.dtype.itemsize)
+        Cp, csq = kernels.panels_for(centers_c, c_sq)
 
         def work(start: int, stop: int) -> None:
-            kernels.assign_chunk(X, centers_c, c_sq, x_sq_c, labels, dist, start, stop, rows)
+            kernels.assign_chunk(
+                X, centers_c, c_sq, Cp, csq, x_sq_c, labels, dist, start, stop, rows
+            )
 
         blocks = _chunks(n, centers.shape[0] * X.shape[1])
         _run_blocks(work, blocks, engine_threads() if threads is None else threads)
@@ -256,9 +259,10 @@ def assign_own(
     labels = np.empty(X.shape[0], dtype=np.intp)
     own = np.empty(X.shape[0], dtype=X.dtype)
     rows = _sub_block_rows(C.shape[0], C.dtype.itemsize)
+    Cp, csq = kernels.panels_for(C, c_sq)
 
     def work(start: int, stop: int) -> None:
-        kernels.assign_own_chunk(X, C, c_sq, labels, own, start, stop, rows)
+        kernels.assign_own_chunk(X, C, c_sq, Cp, csq, labels, own, start, stop, rows)
 
     _run_blocks(
         work,
@@ -420,13 +424,14 @@ def lloyd_step(
         X, centers_c = np.ascontiguousarray(X), np.ascontiguousarray(centers)
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
         rows = _sub_block_rows(k, centers.dtype.itemsize)
+        Cp, csq = kernels.panels_for(centers_c, c_sq)
 
         def work(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
             sums = np.zeros((k, X.shape[1]), dtype=np.float64)
             wsum = np.zeros(k, dtype=np.float64)
             kernels.lloyd_chunk(
-                X, centers_c, c_sq, sample_weight, labels, sums, wsum, start, stop, rows,
-                unit_weight,
+                X, centers_c, c_sq, Cp, csq, sample_weight, labels, sums, wsum, start, stop,
+                rows, unit_weight,
             )  # fmt: skip
             return sums, wsum
 
@@ -681,6 +686,7 @@ class BoundedLloyd:
         (n, d), k = X.shape, self.n_clusters
         C = np.ascontiguousarray(centers, dtype=X.dtype)
         c_sq = np.einsum("ij,ij->i", C, C)  # as lloyd_step: the same products
+        Cp, _ = kern.panels_for(C, c_sq)  # (empty where lloyd_step uses BLAS)
         C64 = C.astype(np.float64)
         first = self._centers is None
         if first:
@@ -708,7 +714,7 @@ class BoundedLloyd:
         def work(start: int, stop: int) -> None:
             b = index[start]
             kern.bounded_chunk(
-                X, C, c_sq, self.w, self.x_norm, self.labels, self.upper, self.lower,
+                X, C, c_sq, Cp, self.w, self.x_norm, self.labels, self.upper, self.lower,
                 self.group, self._gstart, self._gmembers, drift, gdrift, cc, separation,
                 self._coef, cmax, parts[b], wparts[b], nparts[b], stats[b],
                 start, stop, self._rows, first, accumulate, self.max_candidates,

@@ -32,13 +32,16 @@ is tested again. A row that still fails is settled one of two ways:
   than ``4 delta`` above it: then the plain kernel, off by at most ``delta``
   per value, picks it too. Otherwise (a near tie) the row goes the second way;
 * many candidates, or a near tie: the row joins a block whose distances to every
-  centre come from the SAME BLAS product and the same values, in X's dtype, as
+  centre come from the SAME products and the same values, in X's dtype, as
   the plain kernel's (:func:`._numba_kernels._nearest`; it compares them four
-  at a time, this kernel one at a time: the first smallest is the same), so its
-  label is bit for bit the plain kernel's, and all its bounds are renewed from
-  that product.
+  at a time or in register panels, this kernel one at a time: the first
+  smallest is the same), so its label is bit for bit the plain kernel's, and
+  all its bounds are renewed from those products.
 
-  This rests on BLAS rounding a row's products the same wherever the row sits
+  Where the plain kernel uses register panels (:mod:`._numba_panels`), so do
+  these blocks (:func:`._numba_panels.panel_products`), and a row's products
+  are summed in feature order wherever it sits: equal to the plain kernel's
+  in every pass. On the BLAS route, this rests on BLAS rounding a row's products the same wherever the row sits
   in a block, which OpenBLAS does not promise: measured, blocks of a few rows
   (its edge kernels) or at another offset can round a row's products
   differently from the plain kernel's sub-blocks, in both product
@@ -59,8 +62,9 @@ import numpy as np
 from numba import njit
 
 from ._numba_kernels import products
+from ._numba_panels import PANEL_ROWS_MAX, panel_products, panels_for
 
-__all__ = ["bounded_chunk", "center_distances", "row_norm64_chunk"]
+__all__ = ["bounded_chunk", "center_distances", "panels_for", "row_norm64_chunk"]
 
 #: Relative float64 slack on ``(||x|| + max ||c||)**2`` added to ``delta``:
 #: covers the rounding of the float64 bound updates (about 1e-16 relative each,
@@ -156,22 +160,25 @@ def _move(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cover -
 
 @njit(nogil=True, cache=True)
 def _renew_block(
-    X, centers, c_sq, w, x_norm, labels, upper, lower, group, gstart, gmembers, coef, cmax,
-    idx, m, xg, best, bestv, lab, m1, sums, wsum, npos, accumulate, full_sums,
+    X, centers, c_sq, Cp, pad, w, x_norm, labels, upper, lower, group, gstart, gmembers, coef,
+    cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos, accumulate, full_sums,
 ):  # fmt: skip  # pragma: no cover - compiled
     """Distances of the ``m`` gathered rows ``idx[:m]`` to every centre, exactly as
     the plain kernel computes them; new labels, all bounds, and the sums' update.
     Returns the number of rows whose label changed."""
     k, d = centers.shape
     t = lower.shape[1]
-    if idx[m - 1] - idx[0] == m - 1:  # consecutive rows (every row of the first pass)
-        DT = products(centers, X, idx[0], idx[0] + m)
-    else:
+    consecutive = idx[m - 1] - idx[0] == m - 1  # (every row of the first pass)
+    if not consecutive:
         for r in range(m):
             src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: a plain copy loop
             for f in range(d):
                 dst[f] = src[f]
-        DT = products(centers, xg, 0, m)  # (k, m), as the plain kernel's product
+    src, a = (X, idx[0]) if consecutive else (xg, 0)
+    if Cp.shape[0] > 0:  # the plain kernel's panel products: the same wherever the row sits
+        DT = panel_products(src, a, a + m, Cp, k, pad)
+    else:
+        DT = products(centers, src, a, a + m)  # (k, m), as the plain kernel's product
     two = DT.dtype.type(2)  # values in X's dtype, as the plain kernel's
     for g in range(t):
         for r in range(m):
@@ -224,7 +231,7 @@ def _renew_block(
 
 @njit(nogil=True, cache=True)
 def bounded_chunk(
-    X, centers, c_sq, w, x_norm, labels, upper, lower, group, gstart, gmembers,
+    X, centers, c_sq, Cp, w, x_norm, labels, upper, lower, group, gstart, gmembers,
     drift, gdrift, cc, separation, coef, cmax, sums, wsum, npos, stats,
     start, stop, rows, first, accumulate, max_candidates,
 ):  # fmt: skip  # pragma: no cover - compiled
@@ -253,6 +260,7 @@ def bounded_chunk(
     npos = np.zeros_like(out_npos)
     idx = np.empty(rows, dtype=np.int64)
     xg = np.empty((rows, d), dtype=X.dtype)
+    pad = np.zeros((PANEL_ROWS_MAX, d), dtype=X.dtype)
     best = np.empty(rows, dtype=X.dtype)
     bestv = np.empty(rows, dtype=np.float64)
     lab = np.empty(rows, dtype=np.int64)
@@ -374,15 +382,17 @@ def bounded_chunk(
         m += 1
         if m == rows:
             changed += _renew_block(
-                X, centers, c_sq, w, x_norm, labels, upper, lower, group, gstart, gmembers,
-                coef, cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos, accumulate, first,
+                X, centers, c_sq, Cp, pad, w, x_norm, labels, upper, lower, group, gstart,
+                gmembers, coef, cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos,
+                accumulate, first,
             )  # fmt: skip
             full += m
             m = 0
     if m > 0:
         changed += _renew_block(
-            X, centers, c_sq, w, x_norm, labels, upper, lower, group, gstart, gmembers,
-            coef, cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos, accumulate, first,
+            X, centers, c_sq, Cp, pad, w, x_norm, labels, upper, lower, group, gstart,
+            gmembers, coef, cmax, idx, m, xg, best, bestv, lab, m1, sums, wsum, npos,
+            accumulate, first,
         )  # fmt: skip
         full += m
     out_sums += sums

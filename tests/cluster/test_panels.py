@@ -1,0 +1,177 @@
+"""Register panels for the nearest centre (:mod:`anomalykit.cluster._numba_panels`).
+
+Integer-valued rows and centres make every product exact in float32 and float64,
+so the panels' labels must equal ``np.argmin`` of the exact values, ties (which
+such data has in plenty) included: the first of equal values, across lanes,
+vectors and panels.
+"""
+
+import numpy as np
+import pytest
+from numba.core.errors import TypingError
+
+pytest.importorskip("numba")
+
+from anomalykit.cluster import _lloyd, _numba_panels
+from anomalykit.cluster._lloyd import BoundedLloyd, lloyd_step
+from anomalykit.cluster._numba_panels import (
+    PANEL_ROWS_MAX,
+    lanes,
+    nearest_panels,
+    pack_panels,
+    panel_products,
+    panel_tiles,
+)
+
+
+def integer_data(n, d, k, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(-3, 4, size=(n, d)).astype(dtype)
+    C = rng.integers(-3, 4, size=(k, d)).astype(dtype)
+    C[k // 2] = C[0]  # an exact duplicate: always a tie, the first must win
+    return X, C
+
+
+def run_panels(X, C, tiles, start=0, stop=None):
+    stop = len(X) if stop is None else stop
+    c_sq = np.einsum("ij,ij->i", C, C)
+    Cp, csq = pack_panels(C, c_sq, tiles * lanes(X.itemsize))
+    labels = np.full(len(X), -1, dtype=np.intp)
+    m = stop - start
+    best = np.empty(m + PANEL_ROWS_MAX, dtype=X.dtype)
+    lab = np.empty(m + PANEL_ROWS_MAX, dtype=np.int32)
+    pad = np.zeros((PANEL_ROWS_MAX, X.shape[1]), dtype=X.dtype)
+    nearest_panels(X, Cp, csq, start, stop, labels, best, lab, pad)
+    return labels, best[:m], Cp
+
+
+def exact_values(X, C):
+    X64, C64 = X.astype(np.float64), C.astype(np.float64)
+    return np.einsum("ij,ij->i", C64, C64) - 2 * X64 @ C64.T
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tiles", [1, 2, 4])
+@pytest.mark.parametrize(
+    ("n", "d", "k"),
+    [(61, 16, 5), (100, 17, 16), (37, 3, 33), (250, 40, 64), (97, 1, 130), (13, 24, 200)],
+)
+def test_labels_and_values_are_the_exact_argmin_ties_to_the_first(dtype, tiles, n, d, k):
+    # n not a multiple of 6, 8 or 12 (the padded last rows), k below, at and
+    # beyond one panel of each width (several panels, padded centres).
+    X, C = integer_data(n, d, k, dtype)
+    labels, best, _ = run_panels(X, C, tiles)
+    values = exact_values(X, C)
+    np.testing.assert_array_equal(labels, np.argmin(values, axis=1))
+    np.testing.assert_array_equal(best, values.min(axis=1))
+    assert (labels != k // 2).all()  # the duplicate of centre 0 never wins its tie
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_sub_range_of_rows_writes_only_its_labels(dtype):
+    X, C = integer_data(90, 20, 9, dtype)
+    labels, _, _ = run_panels(X, C, 1, start=7, stop=50)
+    assert (labels[:7] == -1).all() and (labels[50:] == -1).all()
+    np.testing.assert_array_equal(labels[7:50], np.argmin(exact_values(X[7:50], C), axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tiles", [1, 2, 4])
+def test_stored_products_are_the_ones_compared(dtype, tiles):
+    # Real-valued rows: the products round, and the bounded kernels must see the
+    # very values nearest_panels compared (c - 2 p, first smallest).
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(103, 33)).astype(dtype)
+    C = rng.normal(size=(70, 33)).astype(dtype)
+    labels, best, Cp = run_panels(X, C, tiles, start=5, stop=100)
+    pad = np.zeros((PANEL_ROWS_MAX, 33), dtype=dtype)
+    DT = panel_products(X, 5, 100, Cp, len(C), pad)
+    assert DT.shape == (70, 95) and DT.dtype == dtype
+    c_sq = np.einsum("ij,ij->i", C, C)
+    v = c_sq[:, None] - dtype(2) * DT
+    np.testing.assert_array_equal(np.argmin(v, axis=0), labels[5:100])
+    np.testing.assert_array_equal(v.min(axis=0), best)
+    np.testing.assert_allclose(DT, C @ X[5:100].T, atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_tiles_follow_the_shape(monkeypatch):
+    monkeypatch.setattr(_numba_panels, "HAS_AVX512", True)
+    assert panel_tiles(10, 64, 4) == 1  # 16 float32 lanes hold 10 centres
+    assert panel_tiles(17, 64, 4) == 2
+    assert panel_tiles(64, 32, 4) == 4
+    assert panel_tiles(256, 128, 4) == 4  # several panels of 64
+    assert panel_tiles(9, 16, 8) == 2  # 8 float64 lanes
+    assert panel_tiles(64, 15, 4) == 0  # few features: BLAS
+    assert panel_tiles(1024, 128, 4) == 0  # 512 KiB of centres: BLAS
+    monkeypatch.setattr(_numba_panels, "HAS_AVX512", False)
+    assert panel_tiles(64, 32, 4) == 0
+
+
+def test_the_intrinsic_refuses_what_it_cannot_index():
+    from numba import njit
+
+    @njit
+    def call(X, rows, Cp, csq, best, lab):
+        _numba_panels._panel(X, 0, rows, 1, Cp, 0, csq, best, lab, 0)
+
+    X = np.ones((16, 16), dtype=np.float32)
+    Cp, csq = pack_panels(X[:4].copy(), np.ones(4, dtype=np.float32), 16)
+    best, lab = np.empty(16, np.float32), np.empty(16, np.int32)
+    with pytest.raises(TypingError):  # the number of rows must be a literal
+        call(X, 6, Cp, csq, best, lab)
+
+    @njit
+    def strided(X, Cp, csq, best, lab):
+        _numba_panels._panel(X[:, ::2], 0, 6, 1, Cp, 0, csq, best, lab, 0)
+
+    with pytest.raises(TypingError):  # rows must be C-contiguous
+        strided(X, Cp, csq, best, lab)
+
+    @njit
+    def wrong_labels(X, Cp, csq, best):
+        _numba_panels._panel(X, 0, 6, 1, Cp, 0, csq, best, np.empty(16, np.int64), 0)
+
+    with pytest.raises(TypingError):  # labels are int32
+        wrong_labels(X, Cp, csq, best)
+
+
+@pytest.fixture(params=[True, False], ids=["panels", "blas"])
+def panels(request, monkeypatch):
+    monkeypatch.setattr(_numba_panels, "HAS_AVX512", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lloyd_steps_with_and_without_panels_agree(dtype, panels):
+    X, C = integer_data(3001, 20, 70, dtype, seed=1)  # exact products: no rounding to differ
+    C = C[np.unique(C, axis=0, return_index=True)[1]]
+    w = np.ones(len(X))
+    step = lloyd_step(X, C, w)
+    ref = lloyd_step(X, C, w, engine="numpy")
+    np.testing.assert_array_equal(step.labels, ref.labels)
+    np.testing.assert_array_equal(step.labels, np.argmin(exact_values(X, C), axis=1))
+    np.testing.assert_allclose(step.centers, ref.centers, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_and_two_threads_and_the_bounds_agree_with_panels(dtype, panels):
+    rng = np.random.default_rng(4)
+    centres = rng.normal(scale=4.0, size=(24, 32))
+    X = (centres[rng.integers(0, 24, 30000)] + rng.normal(size=(30000, 32))).astype(dtype)
+    X -= X.mean(axis=0)
+    C = X[rng.choice(len(X), 24, replace=False)].copy()
+    w = np.ones(len(X))
+    assert (panel_tiles(24, 32, X.itemsize) > 0) == panels
+    one = lloyd_step(X, C, w, threads=1)
+    two = lloyd_step(X, C, w, threads=2)
+    np.testing.assert_array_equal(one.labels, two.labels)
+    np.testing.assert_array_equal(one.centers, two.centers)
+    engine = BoundedLloyd(X, w, 24, n_groups=3)
+    plain = bounded = C
+    for _ in range(6):  # the bounded passes renew rows from the same products
+        ref = lloyd_step(X, plain, w)
+        got = engine.step(bounded)
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        plain, bounded = ref.centers, got.centers
+    assert engine.evaluations < 6 * len(X) * 24  # rows were skipped
+    assert _lloyd.use_bounds(X, 24, spherical=False)
