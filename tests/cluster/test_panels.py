@@ -94,6 +94,35 @@ def test_stored_products_are_the_ones_compared(dtype, tiles):
     np.testing.assert_allclose(DT, C @ X[5:100].T, atol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+def test_short_buffers_are_refused_and_the_kernels_give_long_enough_ones():
+    from anomalykit.cluster._numba_kernels import _buffers
+
+    X, C = integer_data(40, 16, 5, np.float32)
+    c_sq = np.einsum("ij,ij->i", C, C)
+    Cp, csq = pack_panels(C, c_sq, 16)
+    labels = np.empty(40, dtype=np.intp)
+    pad = np.zeros((PANEL_ROWS_MAX, 16), dtype=np.float32)
+    short = np.empty(40 + PANEL_ROWS_MAX - 1, dtype=np.float32)
+    with pytest.raises(ValueError, match="PANEL_ROWS_MAX"):
+        nearest_panels(X, Cp, csq, 0, 40, labels, short, np.empty(60, np.int32), pad)
+    with pytest.raises(ValueError, match="pad"):
+        narrow = np.zeros((PANEL_ROWS_MAX, 8), dtype=np.float32)
+        long_best, long_lab = np.empty(60, np.float32), np.empty(60, np.int32)
+        nearest_panels(X, Cp, csq, 0, 40, labels, long_best, long_lab, narrow)
+    best, lab, (_, _, kernel_pad) = _buffers(X, Cp, csq, 40)
+    assert len(best) >= 40 + PANEL_ROWS_MAX and len(lab) >= 40 + PANEL_ROWS_MAX
+    assert kernel_pad.shape == (PANEL_ROWS_MAX, 16)
+
+
+def test_avx512_is_read_from_what_numba_compiles_for(monkeypatch):
+    from numba import config
+
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512fp16,-avx512f")
+    assert not _numba_panels._host_has_avx512()  # avx512fp16 is not avx512f
+    monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512f")
+    assert _numba_panels._host_has_avx512()
+
+
 def test_tiles_follow_the_shape(monkeypatch):
     monkeypatch.setattr(_numba_panels, "HAS_AVX512", True)
     assert panel_tiles(10, 64, 4) == 1  # 16 float32 lanes hold 10 centres

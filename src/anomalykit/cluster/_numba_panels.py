@@ -45,14 +45,17 @@ MAX_PACKED_BYTES = 2**18
 
 
 def _host_has_avx512() -> bool:
-    if config.CPU_NAME not in (None, "host"):
-        return "+avx512f" in (config.CPU_FEATURES or "")
-    from llvmlite import binding
+    """Whether Numba's code for this process uses AVX-512: the features it compiles
+    with (``NUMBA_CPU_FEATURES`` if set, else the host's, less AVX where
+    ``NUMBA_ENABLE_AVX=0``), as Numba's own JIT code generator reads them."""
+    from numba.core.codegen import get_host_cpu_features
 
-    return bool(binding.get_host_cpu_features().get("avx512f", False))
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    return "+avx512f" in str(features).split(",")
 
 
-#: Whether Numba compiles for a CPU with 512-bit vectors (read once, at first use).
+#: Whether Numba compiles for a CPU with 512-bit vectors (read when this module
+#: is first imported, with the compiled kernels).
 HAS_AVX512 = _host_has_avx512()
 
 
@@ -65,10 +68,12 @@ def panel_tiles(k: int, d: int, itemsize: int) -> int:
     """Vectors per panel for ``k`` centres of ``d`` features, or 0 where the BLAS
     path is used: the fewest of 1, 2 or 4 that hold ``k`` (4 beyond: several
     panels), the least padding (measured best at every k from 8 to 256)."""
-    if not HAS_AVX512 or d < MIN_FEATURES or k * d * itemsize > MAX_PACKED_BYTES:
-        return 0
     width = lanes(itemsize)
-    return 1 if k <= width else 2 if k <= 2 * width else 4
+    tiles = 1 if k <= width else 2 if k <= 2 * width else 4
+    packed = -(-k // (tiles * width)) * tiles * width * d * itemsize
+    if not HAS_AVX512 or d < MIN_FEATURES or packed > MAX_PACKED_BYTES:
+        return 0
+    return tiles
 
 
 def panels_for(centers: np.ndarray, c_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,21 +87,18 @@ def panels_for(centers: np.ndarray, c_sq: np.ndarray) -> tuple[np.ndarray, np.nd
     return pack_panels(centers, c_sq, tiles * lanes(itemsize))
 
 
-@njit(nogil=True, cache=True)
-def pack_panels(centers, c_sq, width):  # pragma: no cover - compiled
+def pack_panels(centers: np.ndarray, c_sq: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
     """``Cp[p, f, q] = centers[p * width + q, f]`` (zero past the last centre) and
     ``csq[p, q]`` the matching ``||c||^2`` (+inf past the last centre: never the
-    minimum)."""
+    minimum), C-contiguous, in the centres' dtype."""
     k, d = centers.shape
     n_panels = -(-k // width)
-    Cp = np.zeros((n_panels, d, width), dtype=centers.dtype)
-    csq = np.full((n_panels, width), np.inf, dtype=centers.dtype)
-    for j in range(k):
-        p, q = j // width, j % width
-        csq[p, q] = c_sq[j]
-        for f in range(d):
-            Cp[p, f, q] = centers[j, f]
-    return Cp, csq
+    padded = np.zeros((n_panels * width, d), dtype=centers.dtype)
+    padded[:k] = centers
+    Cp = np.ascontiguousarray(padded.reshape(n_panels, width, d).transpose(0, 2, 1))
+    csq = np.full(n_panels * width, np.inf, dtype=centers.dtype)
+    csq[:k] = c_sq
+    return Cp, csq.reshape(n_panels, width)
 
 
 class _Panel:
@@ -314,6 +316,10 @@ def _rows_into(X, row, Cp, out, o, tiles):  # pragma: no cover - compiled
 def _shape(X, Cp):  # pragma: no cover - compiled
     """``(tiles, rows)``: vectors per panel and rows per panel call."""
     tiles = Cp.shape[2] // (64 // X.itemsize)
+    if Cp.shape[2] != tiles * (64 // X.itemsize) or tiles not in (1, 2, 4):
+        raise ValueError("panels hold 1, 2 or 4 vectors of centres")
+    if X.shape[1] == 0 or X.shape[1] != Cp.shape[1]:
+        raise ValueError("rows and packed centres need the same, non-zero, number of features")
     return tiles, 6 if tiles == 4 else 8 if tiles == 2 else 12
 
 
@@ -335,10 +341,14 @@ def nearest_panels(
     ``(PANEL_ROWS_MAX, d)`` buffer of X's dtype for the last rows (zeros past
     them: their results land past ``stop - start`` and are not read)."""
     m = stop - start
+    tiles, rows = _shape(X, Cp)
+    if best.shape[0] < m + PANEL_ROWS_MAX or lab.shape[0] < m + PANEL_ROWS_MAX:
+        raise ValueError("best and lab must hold stop - start + PANEL_ROWS_MAX values")
+    if pad.shape[0] < PANEL_ROWS_MAX or pad.shape[1] != X.shape[1]:
+        raise ValueError("pad must be a (PANEL_ROWS_MAX, d) buffer")
     for i in range(m):  # (past m, the padded rows' results are never read)
         best[i] = np.inf
         lab[i] = 0
-    tiles, rows = _shape(X, Cp)
     r = 0
     while r + rows <= m:
         _rows_against_panels(X, start + r, Cp, csq, best, lab, r, tiles)
@@ -359,6 +369,8 @@ def panel_products(
     products :func:`nearest_panels` compares (``pad`` as there)."""
     m = stop - start
     tiles, rows = _shape(X, Cp)
+    if pad.shape[0] < PANEL_ROWS_MAX or pad.shape[1] != X.shape[1]:
+        raise ValueError("pad must be a (PANEL_ROWS_MAX, d) buffer")
     P = np.empty((m + PANEL_ROWS_MAX, Cp.shape[0] * Cp.shape[2]), dtype=X.dtype)
     r = 0
     while r + rows <= m:
