@@ -106,7 +106,15 @@ class _Panel:
     the loop over the features that forms ``acc[r][t]``, the products of row
     ``row + r`` with the panel's ``t``-th vector of centres."""
 
-    def __init__(self, context, builder, X_ty, x, Cp_ty, cp, row, pan):
+    def __init__(self, context, builder, signature, args):
+        """From an intrinsic's arguments ``(X, row, nrows, tiles, Cp, p, ..., o)``:
+        ``row``, ``p`` and ``o`` become intp values (``self.row``, ``self.pan``,
+        ``self.off``)."""
+        X_ty, row_ty, Cp_ty, p_ty, o_ty = (signature.args[i] for i in (0, 1, 4, 5, -1))
+        x, row, cp, pan, off = (args[i] for i in (0, 1, 4, 5, -1))
+        row = context.cast(builder, row, row_ty, types.intp)
+        pan = context.cast(builder, pan, p_ty, types.intp)
+        self.off = context.cast(builder, off, o_ty, types.intp)
         self.builder = builder
         self.L = lanes(X_ty.dtype.bitwidth // 8)
         self.fty = context.get_value_type(X_ty.dtype)
@@ -213,13 +221,10 @@ def _panel(typingctx, X, row, nrows, tiles, Cp, p, csq, best, lab, o):
     sig = types.void(X, row, nrows, tiles, Cp, p, csq, best, lab, o)
 
     def codegen(context, builder, signature, args):
-        X_ty, row_ty, _, _, Cp_ty, p_ty, csq_ty, best_ty, lab_ty, o_ty = signature.args
-        x, row, _, _, cp, pan, cs, bst, lb, off = args
-        row = context.cast(builder, row, row_ty, types.intp)
-        pan = context.cast(builder, pan, p_ty, types.intp)
-        off = context.cast(builder, off, o_ty, types.intp)
-        P = _Panel(context, builder, X_ty, x, Cp_ty, cp, row, pan)
-        acc = P.products(R, T)
+        csq_ty, best_ty, lab_ty = signature.args[6:9]
+        cs, bst, lb = args[6:9]
+        P = _Panel(context, builder, signature, args)
+        acc, pan, off = P.products(R, T), P.pan, P.off
         b, n, L, W = builder, P.n, P.L, P.L * T
         i32, i64 = ir.IntType(32), ir.IntType(64)
         sa = context.make_array(csq_ty)(context, builder, cs)
@@ -270,13 +275,9 @@ def _panel_store(typingctx, X, row, nrows, tiles, Cp, p, out, o):
     sig = types.void(X, row, nrows, tiles, Cp, p, out, o)
 
     def codegen(context, builder, signature, args):
-        X_ty, row_ty, _, _, Cp_ty, p_ty, out_ty, o_ty = signature.args
-        x, row, _, _, cp, pan, ot, off = args
-        row = context.cast(builder, row, row_ty, types.intp)
-        pan = context.cast(builder, pan, p_ty, types.intp)
-        off = context.cast(builder, off, o_ty, types.intp)
-        P = _Panel(context, builder, X_ty, x, Cp_ty, cp, row, pan)
-        acc = P.products(R, T)
+        out_ty, ot = signature.args[6], args[6]
+        P = _Panel(context, builder, signature, args)
+        acc, pan, off = P.products(R, T), P.pan, P.off
         b, n, L, W = builder, P.n, P.L, P.L * T
         oa = context.make_array(out_ty)(context, builder, ot)
         width = cgutils.unpack_tuple(builder, oa.shape, 2)[1]
