@@ -40,20 +40,20 @@ is tested again. A row that still fails is settled one of two ways:
 
   Where the plain kernel uses register panels (:mod:`._numba_panels`), so do
   these blocks (:func:`._numba_panels.panel_products`), and a row's products
-  are summed in feature order wherever it sits: equal to the plain kernel's
-  in every pass. On the BLAS route, this rests on BLAS rounding a row's products the same wherever the row sits
-  in a block, which OpenBLAS does not promise: measured, blocks of a few rows
-  (its edge kernels) or at another offset can round a row's products
-  differently from the plain kernel's sub-blocks, in both product
-  orientations. The first pass computes rows in the plain kernel's own
-  sub-blocks; in later passes rows go through gathered blocks, and a row
+  are summed in feature order wherever it sits: equal to the plain kernel's in
+  every pass. On the BLAS route, this rests on BLAS rounding a row's products
+  the same wherever the row sits in a block, which OpenBLAS does not promise:
+  measured, blocks of a few rows (its edge kernels) or at another offset can
+  round a row's products differently from the plain kernel's sub-blocks, in
+  both product orientations. The first pass computes rows in the plain kernel's
+  own sub-blocks; in later passes rows go through gathered blocks, and a row
   whose two nearest centres are within rounding of each other (its values
   within ``4 delta``) may take the other of the two. Tested: on data made of
   ulp-level ties, 1 row in 12,000 in some later passes, always such a tie.
-  Recomputing each such row in its plain sub-block restores the plain
-  labels, but cost 3x on 2e5 x 128 blobs with k = 256, where 0.6% of the
-  rows are within ``4 delta`` (``delta`` is a worst-case bound, far above
-  the real rounding): not done.
+  Recomputing each such row in its plain sub-block restores the plain labels,
+  but cost 3x on 2e5 x 128 blobs with k = 256, where 0.6% of the rows are
+  within ``4 delta`` (``delta`` is a worst-case bound, far above the real
+  rounding): not done.
 """
 
 from __future__ import annotations

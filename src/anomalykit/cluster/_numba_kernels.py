@@ -8,7 +8,7 @@ Each kernel handles one *chunk* of rows (``start:stop``) start to finish,
 without the GIL, in sub-blocks of ``rows`` rows. With 16 features or more on
 a CPU with AVX-512, the nearest centres come from register panels
 (:mod:`._numba_panels`: products, minimum and argmin in vector registers,
-1.3-3.2x less time than the BLAS route below). Otherwise: one BLAS product
+1.4-3.2x less time than the BLAS route below). Otherwise: one BLAS product
 ``C @ Xb.T`` (k x rows, small enough to stay in cache; ``Xb @ C.T`` for the
 shapes :func:`rows_first` picks), then the argmin over the centres -- four at
 a time, in loops over the block's rows that the compiler turns into SIMD
