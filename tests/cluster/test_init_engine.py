@@ -80,6 +80,21 @@ def test_picks_sklearns_rows_from_the_same_random_stream(engine, seed, dtype):
     np.testing.assert_array_equal(idx, ref)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_register_panels_pick_the_blas_and_numpy_rows(dtype, monkeypatch):
+    # 32 features: with AVX-512 the candidates' products come from register panels.
+    from anomalykit.cluster import _numba_panels
+
+    X = data(n=6000, d=32, centers=15, dtype=dtype, seed=2)
+    picks = {}
+    for panels in (True, False):
+        monkeypatch.setattr(_numba_panels, "HAS_AVX512", panels)
+        assert (_numba_panels.panel_tiles(8, 32, X.itemsize) > 0) == panels
+        picks[panels] = run(X, 25, 3, "numba")[1]
+    np.testing.assert_array_equal(picks[True], picks[False])
+    np.testing.assert_array_equal(picks[True], run(X, 25, 3, "numpy")[1])
+
+
 def test_same_inertia_as_sklearn_in_distribution():
     X = data(n=3000, d=5, centers=10)
     ours = [inertia(X, kmeans_plusplus(X, 10, random_state=s)[0]) for s in range(20)]
@@ -123,9 +138,10 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     cdist2 = ((cands[:, None, :] - X[0][None, None, :]) ** 2).sum(-1)
     mins = np.full((1, len(X)), -1.0)
     gains = np.zeros(1)
+    no_panels = np.zeros((0, 4, 1))  # d = 4: the BLAS product
     computed = _numba_init.trial_chunk(
-        X, x_sq, w, closest, near, cands, x_sq[far_cand], cdist2, cdist2.min(axis=0), mins,
-        gains, 0, len(X), _GATHER_ROWS,
+        X, x_sq, w, closest, near, cands, no_panels, x_sq[far_cand], cdist2, cdist2.min(axis=0),
+        mins, gains, 0, len(X), _GATHER_ROWS,
     )  # fmt: skip
     assert computed == 600
     assert (mins[0, :600] == -1).all()

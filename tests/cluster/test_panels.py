@@ -123,6 +123,19 @@ def test_avx512_is_read_from_what_numba_compiles_for(monkeypatch):
     assert _numba_panels._host_has_avx512()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_panel_rows_are_the_exact_products_in_row_order(dtype):
+    from anomalykit.cluster._numba_panels import panel_rows
+
+    X, C = integer_data(29, 40, 8, dtype)  # 29 rows: two calls of 12 and a padded one
+    Cp, _ = pack_panels(C, np.einsum("ij,ij->i", C, C), lanes(X.itemsize))
+    pad = np.zeros((PANEL_ROWS_MAX, 40), dtype=dtype)
+    P = panel_rows(X, 3, 29, Cp, pad)
+    assert P.shape == (26 + PANEL_ROWS_MAX, lanes(X.itemsize))
+    np.testing.assert_array_equal(P[:26, :8], X[3:29] @ C.T)
+    np.testing.assert_array_equal(P[:26, 8:], 0)  # padded centres are zero
+
+
 def test_tiles_follow_the_shape(monkeypatch):
     monkeypatch.setattr(_numba_panels, "HAS_AVX512", True)
     assert panel_tiles(10, 64, 4) == 1  # 16 float32 lanes hold 10 centres

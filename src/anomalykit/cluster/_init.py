@@ -141,6 +141,7 @@ def _greedy_compiled(
         cands[:t] = X[candidates]
         c_sq = x_sq[candidates]
         cand64 = cands[:t].astype(np.float64)
+        Cp, _ = kernels.panels_for(cands, np.einsum("ij,ij->i", cands, cands))
         if c == 0:
             cdist2 = np.zeros((len(candidates), 1))  # no centre yet: closest is inf
         else:
@@ -151,8 +152,8 @@ def _greedy_compiled(
 
         def trial(start: int, stop: int) -> None:
             kernels.trial_chunk(
-                X, x_sq, w, closest, near, cands, c_sq, cdist2, nearest2, mins, parts[index[start]],
-                start, stop, _GATHER_ROWS,
+                X, x_sq, w, closest, near, cands, Cp, c_sq, cdist2, nearest2, mins,
+                parts[index[start]], start, stop, _GATHER_ROWS,
             )  # fmt: skip
 
         _run_blocks(trial, blocks, threads)

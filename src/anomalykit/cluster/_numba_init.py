@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["trial_chunk", "update_chunk"]
+from ._numba_panels import PANEL_ROWS_MAX, panel_rows, panels_for
+
+__all__ = ["panels_for", "trial_chunk", "update_chunk"]
 
 #: Relative margin on the skip test ``||q - c_a||^2 > 4 ||x - c_a||^2``, far above the
 #: float64 rounding of the centre-to-candidate distances.
@@ -26,11 +28,17 @@ SKIP_MARGIN = 1e-6
 
 
 @njit(nogil=True, cache=True)
-def _flush(X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, acc, idx, m, block, offset):
-    """Rows ``idx[:m]`` against every candidate: one BLAS product of ``block`` (the
+def _flush(
+    X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m, block, offset
+):  # pragma: no cover - compiled
+    """Rows ``idx[:m]`` against every candidate: one product of ``block`` (the
     rows' values: row ``idx[r]`` is ``block[idx[r] - offset]``, or ``block[r]``
-    when ``offset < 0``), then the minima and gains."""  # pragma: no cover
-    P = np.dot(block, cands.T)  # (rows, t or more: see trial_chunk)
+    when ``offset < 0``) by BLAS, or by register panels where ``Cp`` holds the
+    candidates packed (:mod:`._numba_panels`), then the minima and gains."""
+    if Cp.shape[0] > 0:
+        P = panel_rows(block, 0, block.shape[0], Cp, pad)  # (rows + 12, W >= t)
+    else:
+        P = np.dot(block, cands.T)  # (rows, t or more: see trial_chunk)
     t = c_sq.shape[0]
     for r in range(m):
         i = idx[r]
@@ -50,7 +58,7 @@ def _flush(X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, acc, idx, m, bl
 
 @njit(nogil=True, cache=True)
 def trial_chunk(
-    X, x_sq, w, closest, near, cands, c_sq, cdist2, nearest2, mins, gains, start, stop, rows
+    X, x_sq, w, closest, near, cands, Cp, c_sq, cdist2, nearest2, mins, gains, start, stop, rows
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """For rows ``start:stop`` and every candidate ``q`` it may improve:
     ``mins[q, i] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
@@ -69,6 +77,7 @@ def trial_chunk(
     acc = np.zeros(t)
     idx = np.empty(rows, dtype=np.int64)
     xg = np.empty((rows, d), dtype=X.dtype)
+    pad = np.zeros((PANEL_ROWS_MAX, d), dtype=X.dtype)
     computed = 0
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
@@ -80,13 +89,19 @@ def trial_chunk(
         if m == 0:
             continue
         if 2 * m >= b - a:
-            _flush(X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, acc, idx, m, X[a:b], a)
+            _flush(
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m,
+                X[a:b], a,
+            )  # fmt: skip
         else:
             for r in range(m):
                 src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: a plain copy loop
                 for f in range(d):
                     dst[f] = src[f]
-            _flush(X, x_sq, w, closest, near, cands, c_sq, cdist2, mins, acc, idx, m, xg[:m], -1)
+            _flush(
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m,
+                xg[:m], -1,
+            )  # fmt: skip
         computed += m
     for q in range(t):
         gains[q] = acc[q]

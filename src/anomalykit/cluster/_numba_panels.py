@@ -32,7 +32,14 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["nearest_panels", "pack_panels", "panel_products", "panel_tiles", "panels_for"]
+__all__ = [
+    "nearest_panels",
+    "pack_panels",
+    "panel_products",
+    "panel_rows",
+    "panel_tiles",
+    "panels_for",
+]
 
 #: The most rows of one panel call (6, 8 or 12 for panels of 4, 2 or 1 vectors:
 #: 24, 16 or 12 accumulators of the 32 vector registers, enough independent sums
@@ -363,10 +370,11 @@ def nearest_panels(
 
 
 @njit(nogil=True, cache=True)
-def panel_products(
-    X, start, stop, Cp, k, pad
-):  # pragma: no cover - compiled; covered through the bounded kernels' tests
-    """``DT[j, r] = x_(start + r) . c_j``, shape (k, stop - start): the very
+def panel_rows(
+    X, start, stop, Cp, pad
+):  # pragma: no cover - compiled; covered through the kernels' tests
+    """``P[r, j] = x_(start + r) . c_j`` for every packed centre (padding
+    included), shape ``(stop - start + PANEL_ROWS_MAX, panels * W)``: the
     products :func:`nearest_panels` compares (``pad`` as there)."""
     m = stop - start
     tiles, rows = _shape(X, Cp)
@@ -380,6 +388,17 @@ def panel_products(
     if r < m:
         _fill_pad(X, start, r, m, rows, pad)
         _rows_into(pad, 0, Cp, P, r, tiles)
+    return P
+
+
+@njit(nogil=True, cache=True)
+def panel_products(
+    X, start, stop, Cp, k, pad
+):  # pragma: no cover - compiled; covered through the bounded kernels' tests
+    """``DT[j, r] = x_(start + r) . c_j``, shape (k, stop - start): the very
+    products :func:`nearest_panels` compares (``pad`` as there)."""
+    m = stop - start
+    P = panel_rows(X, start, stop, Cp, pad)
     DT = np.empty((k, m), dtype=X.dtype)
     for j in range(k):  # row by row of DT: 3.4x faster than row by row of P (k = m = 256)
         out = DT[j]
