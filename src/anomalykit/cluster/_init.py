@@ -64,7 +64,8 @@ def greedy_kmeans_plusplus(
 
     ``engine``: None or "auto" evaluates all the candidates of a step in one
     compiled pass over dense rows (:mod:`._numba_init`: threaded over chunks
-    of rows, one BLAS product per block of rows with all the candidates,
+    of rows, one product per block of rows with all the candidates -- by
+    register panels for 16 or more features on AVX-512, else BLAS -- and
     float64 distances; rows that no candidate can bring closer, by the
     triangle inequality, are not read); "numpy" (also the path of sparse rows)
     forms the candidates' distance matrix with one BLAS product per step, in

@@ -67,8 +67,9 @@ def trial_chunk(
     ``nearest2[a] = min_q cdist2[q, a]`` and ``near[i]`` the row's nearest
     chosen centre. Rows that no candidate can improve (not even the one nearest
     their centre: one test per row) are skipped (``mins`` is not written for
-    them). The others go, ``rows`` at a
-    time, through one BLAS product with all the candidates: of the whole block
+    them). The others go, ``rows`` at a time, through one product with all the
+    candidates -- register panels where ``Cp`` holds them packed
+    (:func:`._numba_panels.panels_for`; empty: BLAS) -- of the whole block
     straight from X when at least half its rows are needed (a gathered copy
     costs more than the product of the rows not needed), else of a gathered
     copy. ``cands`` may have more rows than ``c_sq`` (zeros, ignored): BLAS is
