@@ -89,7 +89,7 @@ def test_register_panels_pick_the_blas_and_numpy_rows(dtype, monkeypatch):
     picks = {}
     for panels in (True, False):
         monkeypatch.setattr(_numba_panels, "HAS_AVX512", panels)
-        assert (_numba_panels.panel_tiles(8, 32, X.itemsize) > 0) == panels
+        assert (_numba_panels.panel_width(8, 32, X.itemsize) > 0) == panels
         picks[panels] = run(X, 25, 3, "numba")[1]
     np.testing.assert_array_equal(picks[True], picks[False])
     np.testing.assert_array_equal(picks[True], run(X, 25, 3, "numpy")[1])
@@ -135,17 +135,17 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     near = np.zeros(len(X), dtype=np.int64)
     far_cand = np.array([1000])  # a row of B: 50 * sqrt(4) = 100 from the centre
     cands = X[far_cand].copy()
-    cdist2 = ((cands[:, None, :] - X[0][None, None, :]) ** 2).sum(-1)
-    mins = np.full((1, len(X)), -1.0)
+    cdT = ((cands[None, :, :] - X[0][None, None, :]) ** 2).sum(-1)  # (centres, candidates)
+    mins = np.full((len(X), 1), -1.0)
     gains = np.zeros(1)
     no_panels = np.zeros((0, 4, 1))  # d = 4: the BLAS product
     computed = _numba_init.trial_chunk(
-        X, x_sq, w, closest, near, cands, no_panels, x_sq[far_cand], cdist2, cdist2.min(axis=0),
+        X, np.zeros(0), x_sq, w, closest, near, cands, no_panels, x_sq[far_cand], cdT, cdT.min(axis=1),
         mins, gains, 0, len(X), _GATHER_ROWS,
     )  # fmt: skip
     assert computed == 600
-    assert (mins[0, :600] == -1).all()
-    assert (mins[0, 600:] >= 0).all()
+    assert (mins[:600, 0] == -1).all()
+    assert (mins[600:, 0] >= 0).all()
     expected = w[600:] @ (
         closest[600:] - np.minimum(closest[600:], ((X[600:] - cands[0]) ** 2).sum(1))
     )
@@ -180,3 +180,85 @@ def test_compiled_picks_the_numpy_references_rows_over_several_chunks(seed):
     fast = run(X, 30, seed, "numba", threads=2)
     ref = run(X, 30, seed, "numpy")
     np.testing.assert_array_equal(fast[1], ref[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [4, 32, 33])  # BLAS with a shifted copy; panels (pairs, odd)
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_a_shift_picks_the_rows_of_a_centred_copy(dtype, d, engine):
+    # Far from the origin: the shift must be applied (the rows' own distances by
+    # ||x||^2 - 2 x.c + ||c||^2 would lose digits), as a centred copy holds it.
+    X = (data(n=5000, d=d, centers=14, seed=4) + 300.0).astype(dtype)
+    shift = X.mean(axis=0)
+    Xc = X - shift
+    w = np.ones(len(X))
+    got = greedy_kmeans_plusplus(
+        X, 20, w, np.random.default_rng(1), None, None, engine=engine, shift=shift
+    )
+    ref = greedy_kmeans_plusplus(Xc, 20, w, np.random.default_rng(1), None, None, engine=engine)
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_array_equal(got[0], X[got[1]])  # rows of X, not of the copy
+
+
+def test_shifted_norms_are_those_of_the_centred_copy():
+    from anomalykit.cluster import _numba_init
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(50.0, 2.0, size=(301, 17)).astype(np.float32)
+    shift = X.mean(axis=0)
+    out = np.full(301, -1.0)
+    _numba_init.shifted_sq_norms_chunk(X, shift, out, 10, 200)
+    Xc = (X - shift).astype(np.float64)
+    np.testing.assert_allclose(out[10:200], (Xc[10:200] ** 2).sum(1), rtol=1e-12)
+    assert (out[:10] == -1).all() and (out[200:] == -1).all()
+    _numba_init.shifted_sq_norms_chunk(X, shift[:0], out, 0, 301)  # no shift
+    np.testing.assert_allclose(out, (X.astype(np.float64) ** 2).sum(1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gains_by_vector_lanes_equal_the_scalar_loop(dtype):
+    # Eight candidates go through one vector of lanes (_gain_lanes); padded to 16
+    # they go through the scalar loop: the same operations, the same bits.
+    from anomalykit.cluster import _numba_init
+
+    rng = np.random.default_rng(7)
+    n, d, c = 3000, 5, 4  # 5 features: BLAS products, the same for both widths
+    X = rng.normal(size=(n, d)).astype(dtype)
+    x_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    w = rng.random(n)
+    w[::11] = 0.0
+    closest = rng.random(n) * 4
+    closest[::13] = 0.0  # rows at a centre
+    near = rng.integers(0, c, n)
+    results = []
+    for lanes in (8, 16):
+        cands = np.zeros((lanes, d), dtype=dtype)
+        cands[:7] = X[:7]
+        c_sq = np.full(lanes, np.inf)
+        c_sq[:7] = x_sq[:7]
+        cdT = np.zeros((c, lanes))
+        cdT[:, :7] = rng.random((c, 7)) * 30 if lanes == 8 else results[0][3][:, :7]
+        cdT[0, 0] = 1000.0
+        # rows within the skip test's margin of the bound: computed, not skipped
+        edge = np.flatnonzero(near == 0)[:50]
+        closest[edge] = 1000.0 / (4 * (1 + 0.5 * _numba_init.SKIP_MARGIN))
+        mins = np.full((n, lanes), -1.0)
+        gains = np.zeros(lanes)
+        nearest2 = cdT[:, :7].min(axis=1)
+        no_panels = np.zeros((0, d, 1), dtype=dtype)
+        _numba_init.trial_chunk(
+            X, np.zeros(0, dtype), x_sq, w, closest, near, cands, no_panels, c_sq, cdT,
+            nearest2, mins, gains, 0, n, _GATHER_ROWS,
+        )  # fmt: skip
+        results.append((mins[:, :7], gains[:7], mins, cdT))
+    far = results[0][3][near, :7] > 4 * closest[:, None] * (1 + _numba_init.SKIP_MARGIN)
+    assert 0.1 < far.mean() < 0.9  # both sides of the skip test are exercised
+    assert (results[0][0][edge, 0] < closest[edge]).all()  # the margin's rows improved
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    written = results[0][2][:, 0] != -1
+    expected = np.minimum(closest[:, None], np.maximum(
+        x_sq[:, None] + x_sq[None, :7] - 2 * (X @ X[:7].T).astype(np.float64), 0
+    ))  # fmt: skip
+    expected = np.where(far, closest[:, None], expected)
+    np.testing.assert_allclose(results[0][0][written], expected[written], rtol=1e-5, atol=1e-5)

@@ -20,7 +20,7 @@ from anomalykit.cluster._numba_panels import (
     nearest_panels,
     pack_panels,
     panel_products,
-    panel_tiles,
+    panel_width,
 )
 
 
@@ -32,10 +32,16 @@ def integer_data(n, d, k, dtype, seed=0):
     return X, C
 
 
+def width_of(tiles, X):
+    """Centres per panel: ``tiles`` vectors of lanes, or half a vector (the pairs
+    layout) for ``tiles == 0``."""
+    return lanes(X.itemsize) // 2 if tiles == 0 else tiles * lanes(X.itemsize)
+
+
 def run_panels(X, C, tiles, start=0, stop=None):
     stop = len(X) if stop is None else stop
     c_sq = np.einsum("ij,ij->i", C, C)
-    Cp, csq = pack_panels(C, c_sq, tiles * lanes(X.itemsize))
+    Cp, csq = pack_panels(C, c_sq, width_of(tiles, X))
     labels = np.full(len(X), -1, dtype=np.intp)
     m = stop - start
     best = np.empty(m + PANEL_ROWS_MAX, dtype=X.dtype)
@@ -51,14 +57,20 @@ def exact_values(X, C):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("tiles", [1, 2, 4])
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
 @pytest.mark.parametrize(
     ("n", "d", "k"),
-    [(61, 16, 5), (100, 17, 16), (37, 3, 33), (250, 40, 64), (97, 1, 130), (13, 24, 200)],
-)
+    [
+        (61, 16, 5), (100, 17, 16), (37, 3, 33), (250, 40, 64), (97, 1, 130), (13, 24, 200),
+        (50, 2, 4), (41, 33, 3), (29, 18, 9),
+    ],
+)  # fmt: skip
 def test_labels_and_values_are_the_exact_argmin_ties_to_the_first(dtype, tiles, n, d, k):
     # n not a multiple of 6, 8 or 12 (the padded last rows), k below, at and
-    # beyond one panel of each width (several panels, padded centres).
+    # beyond one panel of each width (several panels, padded centres); for the
+    # pairs (tiles 0), even and odd numbers of features.
+    if tiles == 0 and d == 1:
+        pytest.skip("pairs need two features")
     X, C = integer_data(n, d, k, dtype)
     labels, best, _ = run_panels(X, C, tiles)
     values = exact_values(X, C)
@@ -76,7 +88,7 @@ def test_a_sub_range_of_rows_writes_only_its_labels(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("tiles", [1, 2, 4])
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
 def test_stored_products_are_the_ones_compared(dtype, tiles):
     # Real-valued rows: the products round, and the bounded kernels must see the
     # very values nearest_panels compared (c - 2 p, first smallest).
@@ -124,29 +136,49 @@ def test_avx512_is_read_from_what_numba_compiles_for(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_panel_rows_are_the_exact_products_in_row_order(dtype):
+@pytest.mark.parametrize(("tiles", "d"), [(1, 40), (0, 40), (0, 41)])
+def test_panel_rows_are_the_exact_products_in_row_order(dtype, tiles, d):
     from anomalykit.cluster._numba_panels import panel_rows
 
-    X, C = integer_data(29, 40, 8, dtype)  # 29 rows: two calls of 12 and a padded one
-    Cp, _ = pack_panels(C, np.einsum("ij,ij->i", C, C), lanes(X.itemsize))
-    pad = np.zeros((PANEL_ROWS_MAX, 40), dtype=dtype)
-    P = panel_rows(X, 3, 29, Cp, pad)
-    assert P.shape == (26 + PANEL_ROWS_MAX, lanes(X.itemsize))
-    np.testing.assert_array_equal(P[:26, :8], X[3:29] @ C.T)
-    np.testing.assert_array_equal(P[:26, 8:], 0)  # padded centres are zero
+    X, C = integer_data(29, d, 3, dtype)  # 29 rows: two calls of 12 and a padded one
+    width = width_of(tiles, X)
+    Cp, _ = pack_panels(C, np.einsum("ij,ij->i", C, C), width)
+    pad = np.zeros((PANEL_ROWS_MAX, d), dtype=dtype)
+    P = panel_rows(X, 3, 29, Cp, pad, None)
+    assert P.shape == (26 + PANEL_ROWS_MAX, width)
+    np.testing.assert_array_equal(P[:26, :3], X[3:29] @ C.T)
+    np.testing.assert_array_equal(P[:26, 3:], 0)  # padded centres are zero
 
 
-def test_tiles_follow_the_shape(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairs_hold_two_features_of_a_centre_side_by_side(dtype):
+    C = np.arange(3 * 5, dtype=dtype).reshape(3, 5)  # 5 features: the last pair is padded
+    L = lanes(C.itemsize)
+    Cp, csq = pack_panels(C, np.arange(3, dtype=dtype), L // 2)
+    assert Cp.shape == (1, 3, L) and csq.shape == (1, L // 2)
+    np.testing.assert_array_equal(
+        Cp[0, 1, :6], [C[0, 2], C[0, 3], C[1, 2], C[1, 3], C[2, 2], C[2, 3]]
+    )
+    np.testing.assert_array_equal(Cp[0, 2, :6], [C[0, 4], 0, C[1, 4], 0, C[2, 4], 0])
+    np.testing.assert_array_equal(Cp[0, :, 6:], 0)  # padded centres
+    assert np.isinf(csq[0, 3:]).all()
+
+
+def test_widths_follow_the_shape(monkeypatch):
     monkeypatch.setattr(_numba_panels, "HAS_AVX512", True)
-    assert panel_tiles(10, 64, 4) == 1  # 16 float32 lanes hold 10 centres
-    assert panel_tiles(17, 64, 4) == 2
-    assert panel_tiles(64, 32, 4) == 4
-    assert panel_tiles(256, 128, 4) == 4  # several panels of 64
-    assert panel_tiles(9, 16, 8) == 2  # 8 float64 lanes
-    assert panel_tiles(64, 15, 4) == 0  # few features: BLAS
-    assert panel_tiles(1024, 128, 4) == 0  # 512 KiB of centres: BLAS
+    assert panel_width(8, 64, 4) == 8  # half of 16 float32 lanes: pairs
+    assert panel_width(4, 17, 8) == 4  # half of 8 float64 lanes
+    assert panel_width(10, 64, 4) == 16  # 16 float32 lanes hold 10 centres
+    assert panel_width(17, 64, 4) == 32
+    assert panel_width(64, 32, 4) == 64
+    assert panel_width(256, 128, 4) == 64  # several panels of 64
+    assert panel_width(9, 16, 8) == 16  # 8 float64 lanes
+    assert panel_width(64, 15, 4) == 0  # few features: BLAS
+    assert panel_width(1024, 128, 4) == 0  # 512 KiB of centres: BLAS
+    assert panel_width(8, 8192, 4) == 8  # pairs: 4096 x 16 float32 = 256 KiB
+    assert panel_width(8, 8194, 4) == 0
     monkeypatch.setattr(_numba_panels, "HAS_AVX512", False)
-    assert panel_tiles(64, 32, 4) == 0
+    assert panel_width(64, 32, 4) == 0
 
 
 def test_the_intrinsic_refuses_what_it_cannot_index():
@@ -203,7 +235,7 @@ def test_one_and_two_threads_and_the_bounds_agree_with_panels(dtype, panels):
     X -= X.mean(axis=0)
     C = X[rng.choice(len(X), 24, replace=False)].copy()
     w = np.ones(len(X))
-    assert (panel_tiles(24, 32, X.itemsize) > 0) == panels
+    assert (panel_width(24, 32, X.itemsize) > 0) == panels
     one = lloyd_step(X, C, w, threads=1)
     two = lloyd_step(X, C, w, threads=2)
     np.testing.assert_array_equal(one.labels, two.labels)
@@ -217,3 +249,21 @@ def test_one_and_two_threads_and_the_bounds_agree_with_panels(dtype, panels):
         plain, bounded = ref.centers, got.centers
     assert engine.evaluations < 6 * len(X) * 24  # rows were skipped
     assert _lloyd.use_bounds(X, 24, spherical=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("tiles", "d"), [(0, 40), (0, 41), (1, 40), (2, 17), (4, 33)])
+def test_a_shift_gives_the_products_of_a_shifted_copy(dtype, tiles, d):
+    from anomalykit.cluster._numba_panels import panel_rows
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(40.0, 3.0, size=(53, d)).astype(dtype)  # 53 rows: a padded last call
+    C = rng.normal(size=(3 if tiles == 0 else 20, d)).astype(dtype)
+    shift = X.mean(axis=0)
+    Cp, _ = pack_panels(C, np.einsum("ij,ij->i", C, C), width_of(tiles, X))
+    pad = np.zeros((PANEL_ROWS_MAX, d), dtype=dtype)
+    got = panel_rows(X, 2, 53, Cp, pad, shift)
+    ref = panel_rows(X - shift, 2, 53, Cp, pad, None)
+    np.testing.assert_array_equal(got[:51], ref[:51])
+    with pytest.raises(ValueError, match="one value per feature"):
+        panel_rows(X, 2, 53, Cp, pad, shift[:-1])

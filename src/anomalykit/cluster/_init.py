@@ -37,9 +37,6 @@ def _sq_dist_to(X: np.ndarray | sp.csr_matrix, x_sq: np.ndarray, points: np.ndar
 _GATHER_ROWS = 512
 #: Rows per block of the draws' cumulative sums (see :func:`_draw`).
 _DRAW_BLOCK = 1024
-#: Candidates are padded with zero rows to a multiple of this: OpenBLAS's float32
-#: product with 8 columns took 13 ms where 7 took 16 (2e5 x 128, one thread).
-_PAD = 8
 
 
 def greedy_kmeans_plusplus(
@@ -52,6 +49,7 @@ def greedy_kmeans_plusplus(
     *,
     engine: str | None = None,
     threads: int | None = None,
+    shift: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy k-means++ (Arthur & Vassilvitskii 2007, as in scikit-learn).
 
@@ -73,6 +71,14 @@ def greedy_kmeans_plusplus(
     Both draw the same random numbers, in the same order, so they pick the same
     candidates but where rounding moves a draw across a row's boundary in the
     cumulative sum.
+
+    ``shift`` (dense rows; X's dtype): the distances are those of ``X -
+    shift`` (distances by ``||x||^2 - 2 x.c + ||c||^2`` lose digits far from
+    the origin: pass the mean). The compiled path subtracts it from each row
+    as it reads it, with no centred copy of X (which, for 2e5 x 128 float32,
+    is 102 MB and took 17 ms to write, 220 ms where the memory had gone back
+    to a virtual machine's host); the NumPy path makes the copy. The centres
+    returned are rows of ``X``.
     """
     n = X.shape[0]
     if n_local_trials is None:
@@ -81,7 +87,11 @@ def greedy_kmeans_plusplus(
     indices[0] = rng.choice(n, p=sample_weight / sample_weight.sum())
     kernels = None if sp.issparse(X) else _compiled_init(engine)
     if kernels is not None:
-        return _greedy_compiled(kernels, X, indices, sample_weight, rng, n_local_trials, threads)
+        _greedy_compiled(kernels, X, shift, indices, sample_weight, rng, n_local_trials, threads)
+        return _rows(X, indices), indices
+    original = X
+    if shift is not None:
+        X, x_sq_norms = X - shift, None
     if x_sq_norms is None:
         x_sq_norms = row_norms_sq(X)
     closest = _sq_dist_to(X, x_sq_norms, _rows(X, indices[:1]))[0]
@@ -96,19 +106,21 @@ def greedy_kmeans_plusplus(
         best = int(np.argmin(pots))
         potential, closest = pots[best], trial[best]
         indices[c] = candidates[best]
-    return _rows(X, indices), indices
+    return _rows(original, indices), indices
 
 
 def _greedy_compiled(
     kernels,
     X: np.ndarray,
+    shift: np.ndarray | None,
     indices: np.ndarray,
     w: np.ndarray,
     rng: np.random.Generator,
     n_trials: int,
     threads: int | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`greedy_kmeans_plusplus` after its first centre, by compiled passes.
+) -> None:
+    """:func:`greedy_kmeans_plusplus` after its first centre, by compiled passes:
+    fills ``indices[1:]``.
 
     Per step, one threaded pass evaluates every candidate
     (:func:`._numba_init.trial_chunk`: float64 distances, each candidate's
@@ -121,57 +133,64 @@ def _greedy_compiled(
     X = np.ascontiguousarray(X)
     w = np.ascontiguousarray(w, dtype=np.float64)
     (n, d), k = X.shape, indices.shape[0]
-    x_sq = np.einsum("ij,ij->i", X, X, dtype=np.float64)
+    shift = np.zeros(0, X.dtype) if shift is None else np.ascontiguousarray(shift, dtype=X.dtype)
     blocks = _chunks(n, n_trials * d)
+    threads = engine_threads() if threads is None else threads
+    x_sq = np.empty(n)
+    _run_blocks(
+        lambda start, stop: kernels.shifted_sq_norms_chunk(X, shift, x_sq, start, stop),
+        blocks, threads,
+    )  # fmt: skip
     index = {start: b for b, (start, _) in enumerate(blocks)}
     # the draws' blocks: each chunk's rows in blocks of _DRAW_BLOCK, in row order
     starts = np.concatenate([np.arange(a, b, _DRAW_BLOCK) for a, b in blocks])
     first_block = {a: int(np.searchsorted(starts, a)) for a, _ in blocks}
     block_sums = np.empty(len(starts))
-    threads = engine_threads() if threads is None else threads
     closest = np.full(n, np.inf)
     near = np.zeros(n, dtype=np.int64)
-    mins = np.empty((n_trials, n))
+    lanes = -(-n_trials // kernels.LANES) * kernels.LANES  # candidates, padded (see trial_chunk)
+    mins = np.empty((n, lanes))
     chosen = np.empty((k, d))  # float64 copies of the chosen rows, and their norms
     chosen_sq = np.empty(k)
 
     def step(c: int, candidates: np.ndarray) -> int:
         """Evaluate the candidates for centre ``c``; keep the best; return its position."""
         t = len(candidates)
-        cands = np.zeros((-(-t // _PAD) * _PAD, d), dtype=X.dtype)  # see trial_chunk
-        cands[:t] = X[candidates]
-        c_sq = x_sq[candidates]
+        cands = np.zeros((lanes, d), dtype=X.dtype)
+        cands[:t] = X[candidates] - shift if len(shift) else X[candidates]
+        c_sq = np.full(lanes, np.inf)
+        c_sq[:t] = x_sq[candidates]
         cand64 = cands[:t].astype(np.float64)
         Cp, _ = kernels.panels_for(cands, np.einsum("ij,ij->i", cands, cands))
-        if c == 0:
-            cdist2 = np.zeros((len(candidates), 1))  # no centre yet: closest is inf
-        else:
-            cdist2 = c_sq[:, np.newaxis] + chosen_sq[np.newaxis, :c] - 2 * cand64 @ chosen[:c].T
+        cdT = np.zeros((max(c, 1), lanes))  # no centre yet: closest is inf
+        if c > 0:
+            cdist2 = c_sq[:t, np.newaxis] + chosen_sq[np.newaxis, :c] - 2 * cand64 @ chosen[:c].T
             np.maximum(cdist2, 0, out=cdist2)
-        nearest2 = cdist2.min(axis=0)  # per chosen centre: the closest candidate
-        parts = np.zeros((len(blocks), len(candidates)))
+            cdT[:, :t] = cdist2.T
+        nearest2 = cdT[:, :t].min(axis=1)  # per chosen centre: the closest candidate
+        parts = np.zeros((len(blocks), lanes))
 
         def trial(start: int, stop: int) -> None:
             kernels.trial_chunk(
-                X, x_sq, w, closest, near, cands, Cp, c_sq, cdist2, nearest2, mins,
+                X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins,
                 parts[index[start]], start, stop, _GATHER_ROWS,
             )  # fmt: skip
 
         _run_blocks(trial, blocks, threads)
-        gains = np.zeros(len(candidates))
+        gains = np.zeros(t)
         for part in parts:  # chunk order
-            gains += part
+            gains += part[:t]
         best = int(np.argmax(gains))  # the lowest potential; the first of equals
 
         def update(start: int, stop: int) -> None:
             kernels.update_chunk(
-                closest, near, cdist2, mins, best, c, w, block_sums[first_block[start]:],
+                closest, near, cdT, mins, best, c, w, block_sums[first_block[start]:],
                 start, stop, _DRAW_BLOCK,
             )  # fmt: skip
 
         _run_blocks(update, blocks, threads)
         chosen[c] = cand64[best]
-        chosen_sq[c] = c_sq[best]
+        chosen_sq[c] = c_sq[best]  # (best < t)
         indices[c] = candidates[best]
         return best
 
@@ -179,7 +198,6 @@ def _greedy_compiled(
     stops = np.append(starts[1:], n)
     for c in range(1, k):
         step(c, _draw(rng, n_trials, w, closest, block_sums, starts, stops))
-    return _rows(X, indices), indices
 
 
 def _draw(
@@ -277,12 +295,11 @@ def kmeans_plusplus(
     w = check_sample_weight(sample_weight, X.shape[0])
     w = np.ones(X.shape[0]) if w is None else w
     check_enough_weighted_rows(w, n_clusters)
-    # Distances by ||x||^2 - 2 x.c + ||c||^2 lose digits far from the origin: centre first.
-    Xc = X if sp.issparse(X) else X - X.mean(axis=0)
-    _, indices = greedy_kmeans_plusplus(
-        Xc, n_clusters, w, as_generator(random_state), None, n_local_trials
+    # Distances by ||x||^2 - 2 x.c + ||c||^2 lose digits far from the origin: centred.
+    shift = None if sp.issparse(X) else X.mean(axis=0)
+    return greedy_kmeans_plusplus(
+        X, n_clusters, w, as_generator(random_state), None, n_local_trials, shift=shift
     )
-    return _rows(X, indices), indices
 
 
 def check_enough_weighted_rows(sample_weight: np.ndarray, n_clusters: int) -> None:

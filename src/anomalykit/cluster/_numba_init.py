@@ -9,72 +9,165 @@ bring a row closer when it is at least twice the row's distance away from the
 row's nearest chosen centre ``a`` (triangle inequality:
 ``||x - q|| >= ||q - c_a|| - ||x - c_a|| >= ||x - c_a||``): such a row is not
 read at all for that candidate, so on clustered data most rows are skipped
-once their cluster has a centre. The NumPy path in :mod:`._init` is the
+once their cluster has a centre. Per row, up to ``LANES`` candidates'
+distances, minima and gains take one vector of float64 lanes
+(:func:`_gain_lanes`), and their minima are stored side by side
+(``mins[i, q]``: one cache line a row). The NumPy path in :mod:`._init` is the
 reference.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ._numba_panels import PANEL_ROWS_MAX, panel_rows, panels_for
 
-__all__ = ["panels_for", "trial_chunk", "update_chunk"]
+__all__ = ["LANES", "panels_for", "shifted_sq_norms_chunk", "trial_chunk", "update_chunk"]
 
 #: Relative margin on the skip test ``||q - c_a||^2 > 4 ||x - c_a||^2``, far above the
 #: float64 rounding of the centre-to-candidate distances.
 SKIP_MARGIN = 1e-6
+#: Candidates evaluated by one vector of float64 lanes (:func:`_gain_lanes`); the
+#: candidates' arrays are padded to a multiple of it.
+LANES = 8
+
+
+@intrinsic
+def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc):
+    """:func:`_flush`'s work for one row and the ``LANES`` candidates at once:
+    with ``pq = float64(P[p, q])``, ``d2 = (xs + c_sq[q]) - 2 pq``, ``floor =
+    cl if cdT[a, q] > 4 cl (1 + SKIP_MARGIN) else 0``, ``v = min(cl, max(d2,
+    floor))`` (as Python's ``min``/``max`` pick), ``mins[i, q] = v`` and
+    ``acc[q] += wi * (cl - v)``: the scalar loop's operations, in its order,
+    in the lanes of one vector. Arrays C-contiguous, ``P`` float32 or
+    float64 with at least ``LANES`` columns, the others float64 with
+    ``LANES`` columns (``c_sq``, ``acc``: ``LANES`` values); nothing is
+    bounds-checked."""
+    arrays = (P, c_sq, cdT, mins, acc)
+    if not all(isinstance(x, types.Array) and x.layout == "C" for x in arrays):
+        return None
+    if P.dtype not in (types.float32, types.float64) or (P.ndim, cdT.ndim, mins.ndim) != (2, 2, 2):
+        return None
+    if not all(x.dtype == types.float64 for x in arrays[1:]) or (c_sq.ndim, acc.ndim) != (1, 1):
+        return None
+    if not all(isinstance(x, types.Integer) for x in (p, a, i)):
+        return None
+    if not all(isinstance(x, types.Float) for x in (cl, xs, wi)):
+        return None
+    sig = types.void(P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc)
+
+    def codegen(context, builder, signature, args):
+        b, f64, i32 = builder, ir.DoubleType(), ir.IntType(32)
+        v8 = ir.VectorType(f64, LANES)
+        pa, sa, ca, ma, aa = (
+            context.make_array(signature.args[j])(context, b, args[j]) for j in (0, 2, 3, 8, 10)
+        )
+        p_, a_, i_ = (context.cast(b, args[j], signature.args[j], types.intp) for j in (1, 4, 9))
+        cl_, xs_, wi_ = (
+            context.cast(b, args[j], signature.args[j], types.float64) for j in (5, 6, 7)
+        )
+
+        def load(arr, r, element, width):  # arr[r, :LANES] (arr 2-D) or arr[:LANES] (r None)
+            ptr = arr.data
+            if r is not None:
+                ptr = b.gep(ptr, [b.mul(r, cgutils.unpack_tuple(b, arr.shape, 2)[1])])
+            return b.load(b.bitcast(ptr, ir.VectorType(element, LANES).as_pointer()), align=width)
+
+        def splat(x):
+            one = b.insert_element(ir.Constant(v8, ir.Undefined), x, ir.Constant(i32, 0))
+            lanes0 = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
+            return b.shuffle_vector(one, ir.Constant(v8, ir.Undefined), lanes0)
+
+        element = context.get_value_type(signature.args[0].dtype)
+        pv = load(pa, p_, element, signature.args[0].dtype.bitwidth // 8)
+        if element != f64:
+            pv = b.fpext(pv, v8)
+        cl_v = splat(cl_)
+        d2 = b.fsub(
+            b.fadd(splat(xs_), load(sa, None, f64, 8)), b.fmul(splat(ir.Constant(f64, 2.0)), pv)
+        )
+        reach = b.fmul(b.fmul(ir.Constant(f64, 4.0), cl_), ir.Constant(f64, 1.0 + SKIP_MARGIN))
+        far = b.fcmp_ordered(">", load(ca, a_, f64, 8), splat(reach))
+        floor = b.select(far, cl_v, ir.Constant(v8, [0.0] * LANES))
+        top = b.select(b.fcmp_ordered(">", floor, d2), floor, d2)  # max(d2, floor)
+        v = b.select(b.fcmp_ordered("<", top, cl_v), top, cl_v)  # min(cl, top)
+        out = b.gep(ma.data, [b.mul(i_, cgutils.unpack_tuple(b, ma.shape, 2)[1])])
+        b.store(v, b.bitcast(out, v8.as_pointer()), align=8)
+        acc = b.bitcast(aa.data, v8.as_pointer())
+        b.store(b.fadd(b.load(acc, align=8), b.fmul(splat(wi_), b.fsub(cl_v, v))), acc, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(nogil=True, cache=True)
 def _flush(
-    X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m, block, offset
+    X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m, block, offset, shift
 ):  # pragma: no cover - compiled
     """Rows ``idx[:m]`` against every candidate: one product of ``block`` (the
     rows' values: row ``idx[r]`` is ``block[idx[r] - offset]``, or ``block[r]``
-    when ``offset < 0``) by BLAS, or by register panels where ``Cp`` holds the
-    candidates packed (:mod:`._numba_panels`), then the minima and gains."""
-    if Cp.shape[0] > 0:
-        P = panel_rows(block, 0, block.shape[0], Cp, pad)  # (rows + 12, W >= t)
+    when ``offset < 0``; less ``shift`` where it is not empty: panels only)
+    by BLAS, or by register panels where ``Cp`` holds the candidates packed
+    (:mod:`._numba_panels`), then the minima and gains: a
+    vector of ``LANES`` candidates at a time (:func:`_gain_lanes`) where
+    there are no more, else one at a time, the same operations."""
+    if Cp.shape[0] > 0 and shift.shape[0] > 0:
+        P = panel_rows(block, 0, block.shape[0], Cp, pad, shift)  # (rows + 12, >= LANES)
+    elif Cp.shape[0] > 0:
+        P = panel_rows(block, 0, block.shape[0], Cp, pad, None)
     else:
-        P = np.dot(block, cands.T)  # (rows, t or more: see trial_chunk)
+        P = np.dot(block, cands.T)  # (rows, t rounded up to LANES)
     t = c_sq.shape[0]
     for r in range(m):
         i = idx[r]
         p = r if offset < 0 else i - offset
         cl = closest[i]
         a = near[i]
+        if t == LANES:
+            _gain_lanes(P, p, c_sq, cdT, a, cl, x_sq[i], w[i], mins, i, acc)
+            continue
         reach = 4.0 * cl * (1.0 + SKIP_MARGIN)
         wi = w[i]
         for q in range(t):
             d2 = x_sq[i] + c_sq[q] - 2.0 * np.float64(P[p, q])
             # min(cl, max(d2, 0)), or cl where q cannot improve the row: a select
-            floor = cl if cdist2[q, a] > reach else 0.0
+            floor = cl if cdT[a, q] > reach else 0.0
             v = min(cl, max(d2, floor))
-            mins[q, i] = v
+            mins[i, q] = v
             acc[q] += wi * (cl - v)
 
 
 @njit(nogil=True, cache=True)
 def trial_chunk(
-    X, x_sq, w, closest, near, cands, Cp, c_sq, cdist2, nearest2, mins, gains, start, stop, rows
+    X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins, gains, start, stop, rows
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """For rows ``start:stop`` and every candidate ``q`` it may improve:
-    ``mins[q, i] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
-    ``gains[q] += w[i] * (closest[i] - mins[q, i])``. ``cdist2[q, a]`` is the
-    squared distance from candidate ``q`` to chosen centre ``a``,
-    ``nearest2[a] = min_q cdist2[q, a]`` and ``near[i]`` the row's nearest
-    chosen centre. Rows that no candidate can improve (not even the one nearest
-    their centre: one test per row) are skipped (``mins`` is not written for
-    them). The others go, ``rows`` at a time, through one product with all the
-    candidates -- register panels where ``Cp`` holds them packed
+    ``mins[i, q] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
+    ``gains[q] += w[i] * (closest[i] - mins[i, q])``, where ``x_i`` is row
+    ``i`` of ``X - shift`` (X's dtype: the values of a centred copy; an empty
+    ``shift``: X itself). ``cdT[a, q]`` is the squared distance from
+    candidate ``q`` to chosen centre ``a``, ``nearest2[a] = min_q cdT[a, q]``
+    and ``near[i]`` the row's nearest chosen centre. The candidates' arrays
+    (``cands``' rows, ``c_sq``, the columns of ``cdT``, ``mins`` and
+    ``gains``) are padded to a multiple of ``LANES`` (``c_sq`` +inf, ``cdT`` 0
+    and ``cands`` zeros there: those gains are 0, or NaN on rows still
+    infinitely far, and are not read).
+
+    Rows that no candidate can improve (not even the one nearest their
+    centre: one test per row) are skipped (``mins`` is not written for
+    them). The others go, ``rows`` at a time, through one product with all
+    the candidates -- register panels where ``Cp`` holds them packed
     (:func:`._numba_panels.panels_for`; empty: BLAS) -- of the whole block
     straight from X when at least half its rows are needed (a gathered copy
-    costs more than the product of the rows not needed), else of a gathered
-    copy. ``cands`` may have more rows than ``c_sq`` (zeros, ignored): BLAS is
-    faster for 8 than for 7. Returns the rows computed."""
+    costs more than the product of the rows not needed; the panels subtract
+    the shift as they read the rows, BLAS needs the copy), else of a gathered
+    (and shifted) copy. Returns the rows computed."""
     t, d = c_sq.shape[0], cands.shape[1]
+    shifted = shift.shape[0] > 0
     acc = np.zeros(t)
     idx = np.empty(rows, dtype=np.int64)
     xg = np.empty((rows, d), dtype=X.dtype)
@@ -89,19 +182,23 @@ def trial_chunk(
                 m += 1
         if m == 0:
             continue
-        if 2 * m >= b - a:
+        if 2 * m >= b - a and (Cp.shape[0] > 0 or not shifted):
             _flush(
-                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m,
-                X[a:b], a,
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m,
+                X[a:b], a, shift,
             )  # fmt: skip
         else:
             for r in range(m):
-                src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: a plain copy loop
-                for f in range(d):
-                    dst[f] = src[f]
+                src, dst = X[idx[r]], xg[r]  # 1-D views indexed from 0: plain copy loops
+                if shifted:
+                    for f in range(d):
+                        dst[f] = src[f] - shift[f]
+                else:
+                    for f in range(d):
+                        dst[f] = src[f]
             _flush(
-                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdist2, mins, acc, idx, m,
-                xg[:m], -1,
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m,
+                xg[:m], -1, shift[:0],
             )  # fmt: skip
         computed += m
     for q in range(t):
@@ -110,12 +207,35 @@ def trial_chunk(
 
 
 @njit(nogil=True, cache=True)
+def shifted_sq_norms_chunk(
+    X, shift, out, start, stop
+):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
+    """``out[i] = sum_f float64(X[i, f] - shift[f]) ** 2`` for rows ``start:stop``,
+    the difference rounded to X's dtype as a centred copy holds it (an empty
+    ``shift``: no difference)."""
+    d = X.shape[1]
+    shifted = shift.shape[0] > 0
+    for i in range(start, stop):
+        row = X[i]
+        total = 0.0
+        if shifted:
+            for f in range(d):
+                v = np.float64(row[f] - shift[f])
+                total += v * v
+        else:
+            for f in range(d):
+                v = np.float64(row[f])
+                total += v * v
+        out[i] = total
+
+
+@njit(nogil=True, cache=True)
 def update_chunk(
-    closest, near, cdist2, mins, best, new, w, sums, start, stop, block
+    closest, near, cdT, mins, best, new, w, sums, start, stop, block
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """Rows ``start:stop`` that candidate ``best`` (now centre ``new``) brings
     closer take its distance and ``near = new``. A row is read only where
-    :func:`_flush` wrote ``mins[best]``: where ``best`` could bring it closer
+    :func:`_flush` wrote ``mins[i, best]``: where ``best`` could bring it closer
     (the same test), which implies that :func:`trial_chunk` computed the row.
 
     ``sums[j]``: the sum of ``w * closest`` (updated) over the chunk's ``j``-th
@@ -127,8 +247,8 @@ def update_chunk(
         total = 0.0
         for i in range(a, b):
             cl = closest[i]
-            if cdist2[best, near[i]] <= 4.0 * cl * (1.0 + SKIP_MARGIN):
-                m = mins[best, i]
+            if cdT[near[i], best] <= 4.0 * cl * (1.0 + SKIP_MARGIN):
+                m = mins[i, best]
                 if m < cl:
                     closest[i] = m
                     near[i] = new
