@@ -139,11 +139,13 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     mins = np.full((len(X), 1), -1.0)
     gains = np.zeros(1)
     no_panels = np.zeros((0, 4, 1))  # d = 4: the BLAS product
+    better = np.full(len(X), 7, dtype=np.uint8)
     computed = _numba_init.trial_chunk(
         X, np.zeros(0), x_sq, w, closest, near, cands, no_panels, x_sq[far_cand], cdT, cdT.min(axis=1),
-        mins, gains, 0, len(X), _GATHER_ROWS,
+        mins, better, gains, 0, len(X), _GATHER_ROWS,
     )  # fmt: skip
     assert computed == 600
+    assert (better[:600] == 0).all() and (better[600:] == 255).all()  # one candidate: every bit
     assert (mins[:600, 0] == -1).all()
     assert (mins[600:, 0] >= 0).all()
     expected = w[600:] @ (
@@ -243,20 +245,30 @@ def test_gains_by_vector_lanes_equal_the_scalar_loop(dtype):
         edge = np.flatnonzero(near == 0)[:50]
         closest[edge] = 1000.0 / (4 * (1 + 0.5 * _numba_init.SKIP_MARGIN))
         mins = np.full((n, lanes), -1.0)
+        better = np.full(n, 77, dtype=np.uint8)
         gains = np.zeros(lanes)
         nearest2 = cdT[:, :7].min(axis=1)
         no_panels = np.zeros((0, d, 1), dtype=dtype)
         _numba_init.trial_chunk(
             X, np.zeros(0, dtype), x_sq, w, closest, near, cands, no_panels, c_sq, cdT,
-            nearest2, mins, gains, 0, n, _GATHER_ROWS,
+            nearest2, mins, better, gains, 0, n, _GATHER_ROWS,
         )  # fmt: skip
-        results.append((mins[:, :7], gains[:7], mins, cdT))
+        results.append((mins[:, :7], gains[:7], better, cdT))
     far = results[0][3][near, :7] > 4 * closest[:, None] * (1 + _numba_init.SKIP_MARGIN)
     assert 0.1 < far.mean() < 0.9  # both sides of the skip test are exercised
+    # eight lanes: bit q where candidate q brings the row closer, the row's minima
+    # written where any does; sixteen (the scalar loop): every row computed
+    lower = results[1][0] < closest[:, None]
+    bits = (lower * (1 << np.arange(7))).sum(axis=1)
+    computed = results[1][2] == 255
+    np.testing.assert_array_equal(results[0][2][computed], bits[computed])
+    assert (results[0][2][~computed] == 0).all()
+    written = results[0][2] != 0
+    assert 0.02 < written.mean() < 0.9
+    assert (results[0][0][~written] == -1).all()
     assert (results[0][0][edge, 0] < closest[edge]).all()  # the margin's rows improved
-    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][0][written], results[1][0][written])
     np.testing.assert_array_equal(results[0][1], results[1][1])
-    written = results[0][2][:, 0] != -1
     expected = np.minimum(closest[:, None], np.maximum(
         x_sq[:, None] + x_sq[None, :7] - 2 * (X @ X[:7].T).astype(np.float64), 0
     ))  # fmt: skip

@@ -150,6 +150,7 @@ def _greedy_compiled(
     near = np.zeros(n, dtype=np.int64)
     lanes = -(-n_trials // kernels.LANES) * kernels.LANES  # candidates, padded (see trial_chunk)
     mins = np.empty((n, lanes))
+    better = np.empty(n, dtype=np.uint8)  # per row: which candidates bring it closer
     chosen = np.empty((k, d))  # float64 copies of the chosen rows, and their norms
     chosen_sq = np.empty(k)
 
@@ -172,7 +173,7 @@ def _greedy_compiled(
 
         def trial(start: int, stop: int) -> None:
             kernels.trial_chunk(
-                X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins,
+                X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins, better,
                 parts[index[start]], start, stop, _GATHER_ROWS,
             )  # fmt: skip
 
@@ -184,7 +185,7 @@ def _greedy_compiled(
 
         def update(start: int, stop: int) -> None:
             kernels.update_chunk(
-                closest, near, cdT, mins, best, c, w, block_sums[first_block[start]:],
+                closest, near, better, mins, best, c, w, block_sums[first_block[start]:],
                 start, stop, _DRAW_BLOCK,
             )  # fmt: skip
 

@@ -37,14 +37,15 @@ LANES = 8
 
 
 @intrinsic
-def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc):
+def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc):
     """:func:`_flush`'s work for one row and the ``LANES`` candidates at once:
     with ``pq = float64(P[p, q])``, ``d2 = (xs + c_sq[q]) - 2 pq``, ``floor =
     cl if cdT[a, q] > 4 cl (1 + SKIP_MARGIN) else 0``, ``v = min(cl, max(d2,
-    floor))`` (as Python's ``min``/``max`` pick), ``mins[i, q] = v`` and
-    ``acc[q] += wi * (cl - v)``: the scalar loop's operations, in its order,
-    in the lanes of one vector. Arrays C-contiguous, ``P`` float32 or
-    float64 with at least ``LANES`` columns, the others float64 with
+    floor))`` (as Python's ``min``/``max`` pick), ``acc[q] += wi * (cl -
+    v)``; bit ``q`` of ``better[i]`` tells whether ``v < cl``, and where any
+    is, ``mins[i, q] = v``: the scalar loop's operations, in its order, in
+    the lanes of one vector. Arrays C-contiguous, ``P`` float32 or float64
+    with at least ``LANES`` columns, ``better`` uint8, the others float64 with
     ``LANES`` columns (``c_sq``, ``acc``: ``LANES`` values); nothing is
     bounds-checked."""
     arrays = (P, c_sq, cdT, mins, acc)
@@ -56,17 +57,19 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc):
         return None
     if not all(isinstance(x, types.Integer) for x in (p, a, i)):
         return None
+    if not (isinstance(better, types.Array) and better.dtype == types.uint8 and better.ndim == 1):
+        return None
     if not all(isinstance(x, types.Float) for x in (cl, xs, wi)):
         return None
-    sig = types.void(P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc)
+    sig = types.void(P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc)
 
     def codegen(context, builder, signature, args):
         b, f64, i32 = builder, ir.DoubleType(), ir.IntType(32)
         v8 = ir.VectorType(f64, LANES)
-        pa, sa, ca, ma, aa = (
-            context.make_array(signature.args[j])(context, b, args[j]) for j in (0, 2, 3, 8, 10)
+        pa, sa, ca, ma, ba, aa = (
+            context.make_array(signature.args[j])(context, b, args[j]) for j in (0, 2, 3, 8, 9, 11)
         )
-        p_, a_, i_ = (context.cast(b, args[j], signature.args[j], types.intp) for j in (1, 4, 9))
+        p_, a_, i_ = (context.cast(b, args[j], signature.args[j], types.intp) for j in (1, 4, 10))
         cl_, xs_, wi_ = (
             context.cast(b, args[j], signature.args[j], types.float64) for j in (5, 6, 7)
         )
@@ -94,9 +97,13 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc):
         far = b.fcmp_ordered(">", load(ca, a_, f64, 8), splat(reach))
         floor = b.select(far, cl_v, ir.Constant(v8, [0.0] * LANES))
         top = b.select(b.fcmp_ordered(">", floor, d2), floor, d2)  # max(d2, floor)
-        v = b.select(b.fcmp_ordered("<", top, cl_v), top, cl_v)  # min(cl, top)
-        out = b.gep(ma.data, [b.mul(i_, cgutils.unpack_tuple(b, ma.shape, 2)[1])])
-        b.store(v, b.bitcast(out, v8.as_pointer()), align=8)
+        lower = b.fcmp_ordered("<", top, cl_v)
+        v = b.select(lower, top, cl_v)  # min(cl, top)
+        bits = b.bitcast(lower, ir.IntType(LANES))
+        b.store(bits, b.gep(ba.data, [i_]))
+        with b.if_then(b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(LANES), 0))):
+            out = b.gep(ma.data, [b.mul(i_, cgutils.unpack_tuple(b, ma.shape, 2)[1])])
+            b.store(v, b.bitcast(out, v8.as_pointer()), align=8)
         acc = b.bitcast(aa.data, v8.as_pointer())
         b.store(b.fadd(b.load(acc, align=8), b.fmul(splat(wi_), b.fsub(cl_v, v))), acc, align=8)
         return context.get_dummy_value()
@@ -106,8 +113,9 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, i, acc):
 
 @njit(nogil=True, cache=True)
 def _flush(
-    X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m, block, offset, shift
-):  # pragma: no cover - compiled
+    X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, better, acc, idx, m, block,
+    offset, shift,
+):  # fmt: skip  # pragma: no cover - compiled
     """Rows ``idx[:m]`` against every candidate: one product of ``block`` (the
     rows' values: row ``idx[r]`` is ``block[idx[r] - offset]``, or ``block[r]``
     when ``offset < 0``; less ``shift`` where it is not empty: panels only)
@@ -128,10 +136,11 @@ def _flush(
         cl = closest[i]
         a = near[i]
         if t == LANES:
-            _gain_lanes(P, p, c_sq, cdT, a, cl, x_sq[i], w[i], mins, i, acc)
+            _gain_lanes(P, p, c_sq, cdT, a, cl, x_sq[i], w[i], mins, better, i, acc)
             continue
         reach = 4.0 * cl * (1.0 + SKIP_MARGIN)
         wi = w[i]
+        better[i] = 255  # (more than LANES candidates: update_chunk compares every row computed)
         for q in range(t):
             d2 = x_sq[i] + c_sq[q] - 2.0 * np.float64(P[p, q])
             # min(cl, max(d2, 0)), or cl where q cannot improve the row: a select
@@ -143,8 +152,9 @@ def _flush(
 
 @njit(nogil=True, cache=True)
 def trial_chunk(
-    X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins, gains, start, stop, rows
-):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
+    X, shift, x_sq, w, closest, near, cands, Cp, c_sq, cdT, nearest2, mins, better, gains, start,
+    stop, rows,
+):  # fmt: skip  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """For rows ``start:stop`` and every candidate ``q`` it may improve:
     ``mins[i, q] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
     ``gains[q] += w[i] * (closest[i] - mins[i, q])``, where ``x_i`` is row
@@ -158,8 +168,10 @@ def trial_chunk(
     infinitely far, and are not read).
 
     Rows that no candidate can improve (not even the one nearest their
-    centre: one test per row) are skipped (``mins`` is not written for
-    them). The others go, ``rows`` at a time, through one product with all
+    centre: one test per row) are skipped. ``better[i]``: bit ``q`` (``q <
+    LANES``) tells whether candidate ``q`` brings row ``i`` closer (0 for
+    rows skipped; every bit for rows computed where there are more than
+    ``LANES`` candidates); ``mins[i]`` is written only where a bit is set. The others go, ``rows`` at a time, through one product with all
     the candidates -- register panels where ``Cp`` holds them packed
     (:func:`._numba_panels.panels_for`; empty: BLAS) -- of the whole block
     straight from X when at least half its rows are needed (a gathered copy
@@ -180,12 +192,14 @@ def trial_chunk(
             if nearest2[near[i]] <= 4.0 * closest[i] * (1.0 + SKIP_MARGIN):
                 idx[m] = i
                 m += 1
+            else:
+                better[i] = 0
         if m == 0:
             continue
         if 2 * m >= b - a and (Cp.shape[0] > 0 or not shifted):
             _flush(
-                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m,
-                X[a:b], a, shift,
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, better, acc, idx,
+                m, X[a:b], a, shift,
             )  # fmt: skip
         else:
             for r in range(m):
@@ -197,8 +211,8 @@ def trial_chunk(
                     for f in range(d):
                         dst[f] = src[f]
             _flush(
-                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, acc, idx, m,
-                xg[:m], -1, shift[:0],
+                X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, better, acc, idx,
+                m, xg[:m], -1, shift[:0],
             )  # fmt: skip
         computed += m
     for q in range(t):
@@ -231,23 +245,25 @@ def shifted_sq_norms_chunk(
 
 @njit(nogil=True, cache=True)
 def update_chunk(
-    closest, near, cdT, mins, best, new, w, sums, start, stop, block
+    closest, near, better, mins, best, new, w, sums, start, stop, block
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """Rows ``start:stop`` that candidate ``best`` (now centre ``new``) brings
-    closer take its distance and ``near = new``. A row is read only where
-    :func:`_flush` wrote ``mins[i, best]``: where ``best`` could bring it closer
-    (the same test), which implies that :func:`trial_chunk` computed the row.
+    closer take its distance and ``near = new``. ``mins[i]`` is read only
+    where :func:`trial_chunk` set the row's bit of ``best`` in ``better``
+    (bit ``LANES - 1`` for any later candidate): where ``best`` brings it
+    closer, and so where it wrote ``mins[i]``.
 
     ``sums[j]``: the sum of ``w * closest`` (updated) over the chunk's ``j``-th
     block of ``block`` rows, added in row order, as ``np.cumsum`` adds them:
     the next draws find their block from these totals, without a pass over
     every row."""
+    bit = np.uint8(1 << min(best, LANES - 1))
     for a in range(start, stop, block):
         b = min(a + block, stop)
         total = 0.0
         for i in range(a, b):
             cl = closest[i]
-            if cdT[near[i], best] <= 4.0 * cl * (1.0 + SKIP_MARGIN):
+            if better[i] & bit:
                 m = mins[i, best]
                 if m < cl:
                     closest[i] = m
