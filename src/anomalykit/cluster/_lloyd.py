@@ -43,6 +43,7 @@ import scipy.sparse as sp
 from scipy.linalg import blas
 
 from .._utils._engine import compiled_module
+from .._utils._memory import empty_small_pages
 from .._utils._threads import engine_threads, one_blas_thread, run_chunks
 
 __all__ = [
@@ -299,7 +300,7 @@ def centre_columns(
     if kernels is None:
         # (one column, or F order: NumPy sums pairwise, not row after row)
         shift = X.mean(axis=0)
-        Xc = np.subtract(X, shift, out=np.empty(X.shape, dtype=X.dtype))  # C order
+        Xc = np.subtract(X, shift, out=empty_small_pages(X.shape, X.dtype))  # C order
         variances = np.einsum("ij,ij->j", Xc, Xc, dtype=np.float64) / n
         variances[X.max(axis=0) == X.min(axis=0)] = 0.0  # (no n x d temporary)
         return Xc, shift, variances
@@ -307,7 +308,7 @@ def centre_columns(
     kernels.column_sums(X, shift)
     # NumPy's mean: the sums divided by the count as an intp (float64), cast back.
     np.true_divide(shift, np.intp(n), out=shift, casting="unsafe")
-    Xc = np.empty_like(X)
+    Xc = empty_small_pages(X.shape, X.dtype)
     blocks = _chunks(n, d)
     sq = np.zeros((len(blocks), d))
     varies = np.zeros((len(blocks), d), dtype=np.bool_)
