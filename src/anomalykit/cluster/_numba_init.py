@@ -118,15 +118,13 @@ def _flush(
 ):  # fmt: skip  # pragma: no cover - compiled
     """Rows ``idx[:m]`` against every candidate: one product of ``block`` (the
     rows' values: row ``idx[r]`` is ``block[idx[r] - offset]``, or ``block[r]``
-    when ``offset < 0``; less ``shift`` where it is not empty: panels only)
+    when ``offset < 0``; less ``shift``, one value per feature: panels only)
     by BLAS, or by register panels where ``Cp`` holds the candidates packed
     (:mod:`._numba_panels`), then the minima and gains: a
     vector of ``LANES`` candidates at a time (:func:`_gain_lanes`) where
     there are no more, else one at a time, the same operations."""
-    if Cp.shape[0] > 0 and shift.shape[0] > 0:
+    if Cp.shape[0] > 0:  # (shift: zeros where there is none, one compiled variant)
         P = panel_rows(block, 0, block.shape[0], Cp, pad, shift)  # (rows + 12, >= LANES)
-    elif Cp.shape[0] > 0:
-        P = panel_rows(block, 0, block.shape[0], Cp, pad, None)
     else:
         P = np.dot(block, cands.T)  # (rows, t rounded up to LANES)
     t = c_sq.shape[0]
@@ -180,6 +178,7 @@ def trial_chunk(
     (and shifted) copy. Returns the rows computed."""
     t, d = c_sq.shape[0], cands.shape[1]
     shifted = shift.shape[0] > 0
+    no_shift = np.zeros(d, dtype=X.dtype)
     acc = np.zeros(t)
     idx = np.empty(rows, dtype=np.int64)
     xg = np.empty((rows, d), dtype=X.dtype)
@@ -199,7 +198,7 @@ def trial_chunk(
         if 2 * m >= b - a and (Cp.shape[0] > 0 or not shifted):
             _flush(
                 X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, better, acc, idx,
-                m, X[a:b], a, shift,
+                m, X[a:b], a, shift if shifted else no_shift,
             )  # fmt: skip
         else:
             for r in range(m):
@@ -212,7 +211,7 @@ def trial_chunk(
                         dst[f] = src[f]
             _flush(
                 X, x_sq, w, closest, near, cands, Cp, pad, c_sq, cdT, mins, better, acc, idx,
-                m, xg[:m], -1, shift[:0],
+                m, xg[:m], -1, no_shift,
             )  # fmt: skip
         computed += m
     for q in range(t):
