@@ -136,7 +136,7 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     far_cand = np.array([1000])  # a row of B: 50 * sqrt(4) = 100 from the centre
     cands = X[far_cand].copy()
     cdT = ((cands[None, :, :] - X[0][None, None, :]) ** 2).sum(-1)  # (centres, candidates)
-    mins = np.full((len(X), 1), -1.0)
+    mins = np.full((1, len(X)), -1.0)
     gains = np.zeros(1)
     no_panels = np.zeros((0, 4, 1))  # d = 4: the BLAS product
     better = np.full(len(X), 7, dtype=np.uint8)
@@ -146,8 +146,8 @@ def test_rows_a_candidate_cannot_improve_are_skipped():
     )  # fmt: skip
     assert computed == 600
     assert (better[:600] == 0).all() and (better[600:] == 255).all()  # one candidate: every bit
-    assert (mins[:600, 0] == -1).all()
-    assert (mins[600:, 0] >= 0).all()
+    assert (mins[0, :600] == -1).all()
+    assert (mins[0, 600:] >= 0).all()
     expected = w[600:] @ (
         closest[600:] - np.minimum(closest[600:], ((X[600:] - cands[0]) ** 2).sum(1))
     )
@@ -244,7 +244,7 @@ def test_gains_by_vector_lanes_equal_the_scalar_loop(dtype):
         # rows within the skip test's margin of the bound: computed, not skipped
         edge = np.flatnonzero(near == 0)[:50]
         closest[edge] = 1000.0 / (4 * (1 + 0.5 * _numba_init.SKIP_MARGIN))
-        mins = np.full((n, lanes), -1.0)
+        mins = np.full((lanes, n), -1.0)
         better = np.full(n, 77, dtype=np.uint8)
         gains = np.zeros(lanes)
         nearest2 = cdT[:, :7].min(axis=1)
@@ -253,7 +253,7 @@ def test_gains_by_vector_lanes_equal_the_scalar_loop(dtype):
             X, np.zeros(0, dtype), x_sq, w, closest, near, cands, no_panels, c_sq, cdT,
             nearest2, mins, better, gains, 0, n, _GATHER_ROWS,
         )  # fmt: skip
-        results.append((mins[:, :7], gains[:7], better, cdT))
+        results.append((mins[:7].T, gains[:7], better, cdT))
     far = results[0][3][near, :7] > 4 * closest[:, None] * (1 + _numba_init.SKIP_MARGIN)
     assert 0.1 < far.mean() < 0.9  # both sides of the skip test are exercised
     # eight lanes: bit q where candidate q brings the row closer, the row's minima

@@ -152,7 +152,7 @@ def _greedy_compiled(
     closest = np.full(n, np.inf)
     near = np.zeros(n, dtype=np.int64)
     lanes = -(-n_trials // kernels.LANES) * kernels.LANES  # candidates, padded (see trial_chunk)
-    mins = np.empty((n, lanes))
+    mins = np.empty((lanes, n))
     better = np.empty(n, dtype=np.uint8)  # per row: which candidates bring it closer
     chosen = np.empty((k, d))  # float64 copies of the chosen rows, and their norms
     chosen_sq = np.empty(k)

@@ -12,7 +12,8 @@ read at all for that candidate, so on clustered data most rows are skipped
 once their cluster has a centre. Per row, up to ``LANES`` candidates'
 distances, minima and gains take one vector of float64 lanes
 (:func:`_gain_lanes`), and their minima are stored side by side
-(``mins[i, q]``: one cache line a row). The NumPy path in :mod:`._init` is the
+(``mins[q, i]``, written only for rows that some candidate brings closer,
+as a byte of bits per row records). The NumPy path in :mod:`._init` is the
 reference.
 """
 
@@ -43,7 +44,7 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc)
     cl if cdT[a, q] > 4 cl (1 + SKIP_MARGIN) else 0``, ``v = min(cl, max(d2,
     floor))`` (as Python's ``min``/``max`` pick), ``acc[q] += wi * (cl -
     v)``; bit ``q`` of ``better[i]`` tells whether ``v < cl``, and where any
-    is, ``mins[i, q] = v``: the scalar loop's operations, in its order, in
+    is, ``mins[q, i] = v``: the scalar loop's operations, in its order, in
     the lanes of one vector. Arrays C-contiguous, ``P`` float32 or float64
     with at least ``LANES`` columns, ``better`` uint8, the others float64 with
     ``LANES`` columns (``c_sq``, ``acc``: ``LANES`` values); nothing is
@@ -102,8 +103,11 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc)
         bits = b.bitcast(lower, ir.IntType(LANES))
         b.store(bits, b.gep(ba.data, [i_]))
         with b.if_then(b.icmp_unsigned("!=", bits, ir.Constant(ir.IntType(LANES), 0))):
-            out = b.gep(ma.data, [b.mul(i_, cgutils.unpack_tuple(b, ma.shape, 2)[1])])
-            b.store(v, b.bitcast(out, v8.as_pointer()), align=8)
+            # one value per candidate's row of mins: the update reads one of them
+            n = cgutils.unpack_tuple(b, ma.shape, 2)[1]
+            for q in range(LANES):
+                at = b.add(b.mul(ir.Constant(n.type, q), n), i_)
+                b.store(b.extract_element(v, ir.Constant(i32, q)), b.gep(ma.data, [at]))
         acc = b.bitcast(aa.data, v8.as_pointer())
         b.store(b.fadd(b.load(acc, align=8), b.fmul(splat(wi_), b.fsub(cl_v, v))), acc, align=8)
         return context.get_dummy_value()
@@ -144,7 +148,7 @@ def _flush(
             # min(cl, max(d2, 0)), or cl where q cannot improve the row: a select
             floor = cl if cdT[a, q] > reach else 0.0
             v = min(cl, max(d2, floor))
-            mins[i, q] = v
+            mins[q, i] = v
             acc[q] += wi * (cl - v)
 
 
@@ -154,28 +158,30 @@ def trial_chunk(
     stop, rows,
 ):  # fmt: skip  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """For rows ``start:stop`` and every candidate ``q`` it may improve:
-    ``mins[i, q] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
-    ``gains[q] += w[i] * (closest[i] - mins[i, q])``, where ``x_i`` is row
+    ``mins[q, i] = min(closest[i], ||x_i - cands[q]||^2)`` (clipped at 0), and
+    ``gains[q] += w[i] * (closest[i] - mins[q, i])``, where ``x_i`` is row
     ``i`` of ``X - shift`` (X's dtype: the values of a centred copy; an empty
     ``shift``: X itself). ``cdT[a, q]`` is the squared distance from
     candidate ``q`` to chosen centre ``a``, ``nearest2[a] = min_q cdT[a, q]``
     and ``near[i]`` the row's nearest chosen centre. The candidates' arrays
-    (``cands``' rows, ``c_sq``, the columns of ``cdT``, ``mins`` and
+    (``cands``' rows, ``c_sq``, the columns of ``cdT``, the rows of ``mins`` and
     ``gains``) are padded to a multiple of ``LANES`` (``c_sq`` +inf, ``cdT`` 0
     and ``cands`` zeros there: those gains are 0, or NaN on rows still
     infinitely far, and are not read).
 
     Rows that no candidate can improve (not even the one nearest their
-    centre: one test per row) are skipped. ``better[i]``: bit ``q`` (``q <
-    LANES``) tells whether candidate ``q`` brings row ``i`` closer (0 for
-    rows skipped; every bit for rows computed where there are more than
-    ``LANES`` candidates); ``mins[i]`` is written only where a bit is set. The others go, ``rows`` at a time, through one product with all
-    the candidates -- register panels where ``Cp`` holds them packed
-    (:func:`._numba_panels.panels_for`; empty: BLAS) -- of the whole block
-    straight from X when at least half its rows are needed (a gathered copy
-    costs more than the product of the rows not needed; the panels subtract
-    the shift as they read the rows, BLAS needs the copy), else of a gathered
-    (and shifted) copy. Returns the rows computed."""
+    centre: one test per row) are skipped. The others go, ``rows`` at a
+    time, through one product with all the candidates -- register panels
+    where ``Cp`` holds them packed (:func:`._numba_panels.panels_for`; empty:
+    BLAS) -- of the whole block straight from X when at least half its rows
+    are needed (a gathered copy costs more than the product of the rows not
+    needed; the panels subtract the shift as they read the rows, BLAS needs
+    the copy), else of a gathered (and shifted) copy.
+
+    ``better[i]``: bit ``q`` (``q < LANES``) tells whether candidate ``q``
+    brings row ``i`` closer (0 for rows skipped; every bit for rows computed
+    where there are more than ``LANES`` candidates); ``mins[:, i]`` is
+    written only where a bit is set. Returns the rows computed."""
     t, d = c_sq.shape[0], cands.shape[1]
     shifted = shift.shape[0] > 0
     no_shift = np.zeros(d, dtype=X.dtype)
@@ -247,10 +253,10 @@ def update_chunk(
     closest, near, better, mins, best, new, w, sums, start, stop, block
 ):  # pragma: no cover - compiled; covered through kmeans_plusplus's tests
     """Rows ``start:stop`` that candidate ``best`` (now centre ``new``) brings
-    closer take its distance and ``near = new``. ``mins[i]`` is read only
+    closer take its distance and ``near = new``. ``mins[best, i]`` is read only
     where :func:`trial_chunk` set the row's bit of ``best`` in ``better``
     (bit ``LANES - 1`` for any later candidate): where ``best`` brings it
-    closer, and so where it wrote ``mins[i]``.
+    closer, and so where it wrote ``mins[:, i]``.
 
     ``sums[j]``: the sum of ``w * closest`` (updated) over the chunk's ``j``-th
     block of ``block`` rows, added in row order, as ``np.cumsum`` adds them:
@@ -263,7 +269,7 @@ def update_chunk(
         for i in range(a, b):
             cl = closest[i]
             if better[i] & bit:
-                m = mins[i, best]
+                m = mins[best, i]
                 if m < cl:
                     closest[i] = m
                     near[i] = new
