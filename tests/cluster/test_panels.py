@@ -162,6 +162,10 @@ def test_pairs_hold_two_features_of_a_centre_side_by_side(dtype):
     np.testing.assert_array_equal(Cp[0, 2, :6], [C[0, 4], 0, C[1, 4], 0, C[2, 4], 0])
     np.testing.assert_array_equal(Cp[0, :, 6:], 0)  # padded centres
     assert np.isinf(csq[0, 3:]).all()
+    with pytest.raises(ValueError, match="not 3"):
+        pack_panels(C, np.arange(3, dtype=dtype), 3)
+    with pytest.raises(ValueError, match="two features"):
+        pack_panels(C[:, :1].copy(), np.arange(3, dtype=dtype), L // 2)
 
 
 def test_widths_follow_the_shape(monkeypatch):

@@ -46,9 +46,9 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc)
     v)``; bit ``q`` of ``better[i]`` tells whether ``v < cl``, and where any
     is, ``mins[q, i] = v``: the scalar loop's operations, in its order, in
     the lanes of one vector. Arrays C-contiguous, ``P`` float32 or float64
-    with at least ``LANES`` columns, ``better`` uint8, the others float64 with
-    ``LANES`` columns (``c_sq``, ``acc``: ``LANES`` values); nothing is
-    bounds-checked."""
+    with at least ``LANES`` columns, ``better`` uint8, the others float64:
+    ``cdT`` with ``LANES`` columns, ``mins`` with ``LANES`` rows, ``c_sq``
+    and ``acc`` of ``LANES`` values; nothing is bounds-checked."""
     arrays = (P, c_sq, cdT, mins, acc)
     if not all(isinstance(x, types.Array) and x.layout == "C" for x in arrays):
         return None
@@ -124,9 +124,9 @@ def _flush(
     rows' values: row ``idx[r]`` is ``block[idx[r] - offset]``, or ``block[r]``
     when ``offset < 0``; less ``shift``, one value per feature: panels only)
     by BLAS, or by register panels where ``Cp`` holds the candidates packed
-    (:mod:`._numba_panels`), then the minima and gains: a
-    vector of ``LANES`` candidates at a time (:func:`_gain_lanes`) where
-    there are no more, else one at a time, the same operations."""
+    (:mod:`._numba_panels`), then the minima and gains: a vector of
+    ``LANES`` candidates at a time (:func:`_gain_lanes`) where there are no
+    more, else one at a time, the same operations."""
     if Cp.shape[0] > 0:  # (shift: zeros where there is none, one compiled variant)
         P = panel_rows(block, 0, block.shape[0], Cp, pad, shift)  # (rows + 12, >= LANES)
     else:

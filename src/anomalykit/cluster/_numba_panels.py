@@ -54,7 +54,7 @@ __all__ = [
 #: to keep both FMA units busy); buffers of :func:`nearest_panels` hold this many extra.
 PANEL_ROWS_MAX = 12
 #: Rows are prefetched this many panel calls ahead of the one that reads them
-#: (:func:`_prefetch_rows`; 1 to 8 measured alike).
+#: (:func:`_prefetch_rows`; 1, 2 and 4 measured alike, 8 slower on two threads).
 AHEAD = 2
 #: Panels from this many features up (measured: fewer go faster through BLAS).
 MIN_FEATURES = 16
@@ -118,8 +118,11 @@ def pack_panels(centers: np.ndarray, c_sq: np.ndarray, width: int) -> tuple[np.n
     (shape ``(panels, ceil(d / 2), L)``; zero past the last feature), whose
     panels take a row's features two at a time."""
     k, d = centers.shape
+    L = lanes(centers.dtype.itemsize)
+    if width not in (L // 2, L, 2 * L, 4 * L):
+        raise ValueError(f"a panel holds {L // 2}, {L}, {2 * L} or {4 * L} centres, not {width}")
     n_panels = -(-k // width)
-    pairs = width < lanes(centers.dtype.itemsize)
+    pairs = width < L
     if pairs and d < 2:
         raise ValueError("the pairs layout needs at least two features")
     cols = d + d % 2 if pairs else d
