@@ -26,6 +26,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._numba_panels import PANEL_ROWS_MAX, panel_rows, panels_for
+from ._numba_panels import splat as splat_ir
 
 __all__ = ["LANES", "panels_for", "shifted_sq_norms_chunk", "trial_chunk", "update_chunk"]
 
@@ -82,9 +83,7 @@ def _gain_lanes(typingctx, P, p, c_sq, cdT, a, cl, xs, wi, mins, better, i, acc)
             return b.load(b.bitcast(ptr, ir.VectorType(element, LANES).as_pointer()), align=width)
 
         def splat(x):
-            one = b.insert_element(ir.Constant(v8, ir.Undefined), x, ir.Constant(i32, 0))
-            lanes0 = ir.Constant(ir.VectorType(i32, LANES), [0] * LANES)
-            return b.shuffle_vector(one, ir.Constant(v8, ir.Undefined), lanes0)
+            return splat_ir(b, x, v8)
 
         element = context.get_value_type(signature.args[0].dtype)
         pv = load(pa, p_, element, signature.args[0].dtype.bitwidth // 8)

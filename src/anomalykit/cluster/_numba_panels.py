@@ -138,6 +138,14 @@ def pack_panels(centers: np.ndarray, c_sq: np.ndarray, width: int) -> tuple[np.n
     return Cp, csq.reshape(n_panels, width)
 
 
+def splat(builder, scalar, vec):
+    """IR: ``scalar`` in every lane of a vector of type ``vec``."""
+    i32 = ir.IntType(32)
+    one = builder.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(i32, 0))
+    zeros = ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count)
+    return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined), zeros)
+
+
 class _Panel:
     """The code both intrinsics share: the IR types and helpers of one call, and
     the loop over the features that forms ``acc[r][t]``, the products of row
@@ -187,10 +195,7 @@ class _Panel:
         b.store(value, b.bitcast(ptr, value.type.as_pointer()), align=self.align)
 
     def splat(self, scalar, vec=None):
-        b, i32, vec = self.builder, ir.IntType(32), vec or self.vec
-        one = b.insert_element(ir.Constant(vec, ir.Undefined), scalar, ir.Constant(i32, 0))
-        zeros = ir.Constant(ir.VectorType(i32, vec.count), [0] * vec.count)
-        return b.shuffle_vector(one, ir.Constant(vec, ir.Undefined), zeros)
+        return splat(self.builder, scalar, vec or self.vec)
 
     def products(self, R, T):
         """``acc[r][t]``: for f in range(d), ``acc[r][t] += X[row + r, f] *
