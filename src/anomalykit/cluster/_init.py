@@ -79,9 +79,9 @@ def greedy_kmeans_plusplus(
     shift`` (distances by ``||x||^2 - 2 x.c + ||c||^2`` lose digits far from
     the origin: pass the mean). The compiled path subtracts it from each row
     as it reads it, with no centred copy of X (which, for 2e5 x 128 float32,
-    is 102 MB and took 17 ms to write, 220 ms where the memory had gone back
-    to a virtual machine's host); the NumPy path makes the copy. The centres
-    returned are rows of ``X``.
+    is 102 MB and took 17 ms to write, about 220 ms where its huge pages had
+    to be assembled first: see :mod:`anomalykit._utils._memory`); the NumPy
+    path makes the copy. The centres returned are rows of ``X``.
     """
     n = X.shape[0]
     if n_local_trials is None:
