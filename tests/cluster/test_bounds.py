@@ -96,8 +96,9 @@ def test_the_last_passes_skip_almost_every_row():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tol", [0.0, 1e-3])
 def test_the_bounded_loop_equals_the_plain_loop_and_sklearn(dtype, tol, share, monkeypatch):
-    # share: the default switch to the bounds, bounds from the first step, an early switch
-    X = blobs(n=10000, d=6, centers=8, std=2.0, dtype=dtype)
+    # share: the default switch to the bounds (the probe), bounds from the first
+    # step, an early switch; d = 24: enough work per row for the probe to take them up
+    X = blobs(n=10000, d=24, centers=8, std=2.0, dtype=dtype)
     k = 10
     init = rows(X, k)
     w = np.ones(len(X))
@@ -237,6 +238,106 @@ def test_uniform_data_falls_back_to_plain_steps_with_the_same_result():
     np.testing.assert_array_equal(labels, ref[0])
     np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)
     assert n_iter == ref[2]
+
+
+def probe_data(kind, d, k, n=20000):
+    """float32 rows: U[0, 1) or k Gaussian blobs (unit spread), and k distinct rows."""
+    if kind == "uniform":
+        X = np.random.default_rng(0).random((n, d), dtype=np.float32)
+    else:
+        X = np.ascontiguousarray(make_blobs(n, d, centers=k, random_state=0)[0], np.float32)
+    return X, rows(X, k)
+
+
+def pass_cost(X, k, group, previous, centers):
+    """A bounded pass's cost at ``centers`` after a first pass at ``previous``, in
+    plain steps (the cost model, from the pass's own counts)."""
+    engine = BoundedLloyd(X, np.ones(len(X)), k, group=group)
+    engine._pass(previous, True)
+    engine._pass(centers, True)
+    _, full, tightened, singles = (int(x) for x in engine.last_stats)
+    costs = _lloyd._Costs.of(k, X.shape[1], X.dtype.itemsize, int(group.max()) + 1)
+    return costs.bounded_pass(len(X), tightened, singles, full) / (len(X) * costs.plain_row)
+
+
+@pytest.mark.parametrize(("kind", "d", "k"), [("uniform", 128, 128), ("blobs", 128, 128),
+                                              ("uniform", 64, 64), ("blobs", 64, 64)])  # fmt: skip
+def test_the_probe_predicts_whether_a_bounded_pass_pays(kind, d, k):
+    # On a sample of 256 rows, the probe must call each of the first steps as the
+    # pass over all rows turns out (measured: uniform rows cost 2.2-3.4 plain steps a
+    # pass, blobs 1.6-2.9 on the first two steps, then 0.14-0.58).
+    X, C = probe_data(kind, d, k)
+    w = np.ones(len(X))
+    group = _lloyd._center_groups(C, _lloyd.default_groups(len(X), k))
+    calls = []
+    for _ in range(5):
+        new = lloyd_step(X, C, w).centers
+        predicted = _lloyd.bounds_would_pay(X, C, new, group)
+        calls.append(predicted)
+        assert predicted == (pass_cost(X, k, group, C, new) <= _lloyd._PROBE_GAIN)
+        C = new
+    assert any(calls) == (kind == "blobs")
+
+
+def test_bounds_start_at_once_only_on_clustered_rows_with_much_work():
+    X, C = probe_data("blobs", 128, 128)  # k * d = 2**14: rows 5x nearer one centre
+    assert _lloyd.bounds_pay_at_once(X, C)
+    assert not _lloyd.bounds_pay_at_once(*probe_data("uniform", 128, 128))  # ratios near 1
+    assert not _lloyd.bounds_pay_at_once(*probe_data("blobs", 64, 64))  # k * d = 4096
+
+
+@pytest.mark.parametrize(
+    ("kind", "d", "k", "taken_up"),
+    [("blobs", 128, 128, 1), ("blobs", 64, 64, 4), ("uniform", 128, 128, None)],
+)
+def test_a_run_takes_up_the_bounds_where_they_pay(kind, d, k, taken_up, monkeypatch):
+    # At once (clustered, much work per row), after the probe's first yes (after
+    # the third step), or never (uniform); the labels are the plain loop's.
+    X, C = probe_data(kind, d, k)
+    w = np.ones(len(X))
+    steps = []
+    real_step, real_engine = _lloyd.lloyd_step, _lloyd.BoundedLloyd
+    monkeypatch.setattr(
+        _lloyd, "lloyd_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw)
+    )
+    started = []
+    monkeypatch.setattr(
+        _lloyd,
+        "BoundedLloyd",
+        lambda *a, **kw: started.append(len(steps) + 1) or real_engine(*a, **kw),
+    )
+    labels, centers, n_iter, _ = lloyd_bounded(X, C, w, 12, 0.0)
+    assert started == ([] if taken_up is None else [taken_up])
+    ref = _kmeans._lloyd_plain(X, C, w, None, 12, 0.0, False)
+    np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)
+    assert n_iter == ref[2]
+
+
+def test_bounds_from_the_first_step_outlast_their_costly_first_passes():
+    # Blobs: passes cost 1.6 then 1.4 plain steps, then 0.4 and less. Falling costs
+    # are not counted against the bounds; two rising or level ones would be.
+    X, C = probe_data("blobs", 128, 128)
+    engine = BoundedLloyd(X, np.ones(len(X)), 128)
+    for _ in range(6):
+        C = engine.step(C).centers
+        assert engine.profitable
+
+
+def test_given_groups_are_used_and_any_grouping_is_exact():
+    X = blobs(n=8000, std=1.0)
+    k = 12
+    w = np.ones(len(X))
+    group = np.arange(k) % 3  # centres grouped by index: no geometry at all
+    engine = BoundedLloyd(X, w, k, group=group)
+    assert engine.n_groups == 3
+    plain = bounded = rows(X, k)
+    for _ in range(8):
+        ref = lloyd_step(X, plain, w)
+        got = engine.step(bounded)
+        np.testing.assert_array_equal(engine.group, group)
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        plain, bounded = ref.centers, got.centers
 
 
 def test_default_groups_follow_yinyang_and_memory():

@@ -26,8 +26,9 @@ For whole runs on dense Euclidean rows, :func:`lloyd_bounded` (driven by
 (:class:`BoundedLloyd`, kernels in :mod:`._numba_bounds`): the same labels as
 plain steps, bit for bit (but for rows within rounding of a tie: see
 :mod:`._numba_bounds`), with most distances skipped once the centres settle.
-It takes plain steps until the labels settle (at once where the distance work
-per row is large), and goes back to them where the bounds stop paying.
+It takes plain steps until a probe on a sample of rows predicts that the
+bounds pay (from the first step where the rows sit in clusters that the
+initial centres tell apart), and goes back to them where the bounds stop paying.
 :func:`use_bounds` picks it by the data's shape; the plain step stays the path
 of sparse, cosine and small data, and the reference.
 """
@@ -534,37 +535,163 @@ _LOWER_BYTES = 256 * 2**20
 _BOUNDED_MIN_WORK = 256
 #: Fewer rows than this: the plain step (the bounds' set-up costs more than they save).
 _BOUNDED_MIN_ROWS = 4096
-#: A run takes up the bounds after a plain step that changed at most this share of
-#: the labels (measured, 2 cores, 20 iterations: taking them up at once cost 40% more
-#: than plain steps on 1e6 x 32 blobs with k = 64, 14% more on 1e5 x 64 blobs with
-#: k = 10; uniform data often never gets there, and is better off without them) ...
-_SETTLED_SHARE = 0.01
-#: ... except where a row's distance work (k * d) is at least this: there the bounds'
-#: first pass costs about a plain step and they pay from the start (2e5 x 128 blobs,
-#: k = 256: 491 ms from the start, 684 ms after the labels settle).
-_EAGER_WORK = 2**14
+#: A run probes whether the bounds would pay (:func:`bounds_would_pay`) after each of
+#: its first plain steps up to this many, then after every this many.
+_PROBE_EVERY = 4
 #: After this many consecutive iterations in which the bounds cost more than plain
-#: steps would have (by the cost model below), the run continues with plain steps.
+#: steps would have (by the cost model below), and not :data:`_FALLING` of the
+#: previous pass's cost or less, the run continues with plain steps.
 _UNPROFITABLE_STREAK = 2
+#: A pass that costs at most this share of the previous one is on its way to
+#: paying: on 2e5 x 128 blobs (k = 256, bounds from the first step) the passes
+#: cost 1.9, 1.3, 1.0, then 0.2 plain steps; on uniform rows 1.9, 2.0, 2.0.
+_FALLING = 0.8
 
-# Cost model, ns per item on one core (measured on AMD EPYC, AVX2/AVX-512, float32):
-# a plain step's row; a row's bound update; an upper bound tightened; one candidate's
-# dot product; a row computed against every centre (gather, product, all bounds).
-# Only the ratios matter, and only for two decisions, both deterministic (they read
-# counts, never clocks): the candidates one row may take one by one, and whether to
-# go on with bounds at all.
-
-
-def _cost_plain_row(k: int, d: int) -> float:
-    return 2.0 + 0.032 * k * d
-
-
-def _cost_single(d: int) -> float:
-    return 10.0 + 0.12 * d
+# Cost model, ns per item on one core (float32, AVX-512): a plain step's row; a
+# row's bound update; an upper bound tightened; one candidate's dot product; a row
+# computed against every centre (gather, products, all bounds). Only the ratios
+# matter, and only for three decisions, all deterministic (they read counts, never
+# clocks): the candidates one row may take one by one, whether to take up the bounds
+# (:func:`bounds_would_pay`), and whether to go on with them.
 
 
-def _cost_full_row(k: int, d: int) -> float:
-    return 10.0 + 1.5 * _cost_plain_row(k, d)
+@dataclass(frozen=True)
+class _Costs:
+    """The cost model's per-item costs for ``k`` centres of ``d`` features."""
+
+    plain_row: float
+    full_row: float
+    single: float
+    bound_row: float
+    tightened: float
+
+    @classmethod
+    def of(cls, k: int, d: int, itemsize: int, groups: int) -> _Costs:
+        """Measured (one core, 2e5 rows of U[0, 1), 2026-11): register panels take
+        16-33 ns a row for k * d = 320-2048 and 328 ns for 32768 (k = 256), BLAS
+        11-63 ns for k * d = 256-2048 (d <= 12); a row computed in full costs a
+        plain row plus 45-110 ns for k = 10-64, 280 ns for k = 256 (its k products
+        go through memory, transposed, then a scan per group), 70-110 ns beyond
+        the plain row on the BLAS path, where the products come transposed."""
+        from ._numba_panels import panel_width
+
+        panels = panel_width(k, d, itemsize) > 0
+        plain = (15.0 + 0.0105 * k * d) if panels else (2.0 + 0.032 * k * d)
+        full = plain + 40.0 + (1.0 if panels else 0.4) * k
+        return cls(plain, full, 10.0 + 0.12 * d, 8.0 + 0.5 * groups, 4.0 + 0.3 * d)
+
+    def bounded_pass(self, rows: int, tightened: int, singles: int, full: int) -> float:
+        """A bounded pass over ``rows`` rows with these counts (cf. ``last_stats``)."""
+        return (
+            rows * self.bound_row
+            + tightened * self.tightened
+            + singles * self.single
+            + full * self.full_row
+        )
+
+
+#: Rows a probe reads (:func:`bounds_would_pay`): evenly spaced, at most this
+#: many, and at most 1 in 8 (1 ms, 3% of a plain step, on 2e5 x 128, k = 256).
+_PROBE_ROWS = 256
+#: A probe takes up the bounds where their pass is predicted to cost at most this
+#: share of a plain step: their first pass, which renews every bound, costs about
+#: two plain steps (2e5 x 128, k = 256), and the gain must repay it.
+_PROBE_GAIN = 0.7
+#: :func:`bounds_pay_at_once`: distance work per row from which bounds can start at
+#: once, and how much nearer than the second its nearest centre a row must be.
+_EAGER_WORK = 2**14
+_EAGER_RATIO = 2.0
+
+
+def _probe_rows(X: np.ndarray) -> np.ndarray:
+    """The probes' sample of ``X``: evenly spaced rows, in float64."""
+    n = X.shape[0]
+    rows = np.linspace(0, n - 1, max(1, min(_PROBE_ROWS, n // 8))).astype(np.intp)
+    return X[np.unique(rows)].astype(np.float64)
+
+
+def _distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of ``A`` and of ``B`` (float64, by the
+    expanded formula: the probes' estimates, not the kernels' exact values)."""
+    a_sq, b_sq = np.einsum("ij,ij->i", A, A), np.einsum("ij,ij->i", B, B)
+    return np.sqrt(np.maximum(a_sq[:, None] + b_sq - 2.0 * A @ B.T, 0.0))
+
+
+def bounds_pay_at_once(X: np.ndarray, centers: np.ndarray) -> bool:
+    """Whether a run should take up the bounds from its first step: where a row's
+    distance work ``k * d`` is at least :data:`_EAGER_WORK` and most rows of a
+    sample are at least :data:`_EAGER_RATIO` times nearer one of ``centers``
+    than any other. Such rows sit in clusters that the centres already tell
+    apart, and the bounds settle most of them from the fourth step on; their
+    first passes cost about what the plain steps they replace do (2e5 x 128
+    blobs, k = 256, 20 iterations: 356-373 ms from the first step, 392-410 ms
+    when a probe took them up after the third; the median row 4.9x nearer its
+    nearest initial centre than the second). Rows about as far from several
+    centres (uniform data: 1.02) are left to :func:`bounds_would_pay`."""
+    k, d = centers.shape
+    if k < 2 or k * d < _EAGER_WORK:
+        return False
+    D = _distances(_probe_rows(X), centers.astype(np.float64))
+    D.sort(axis=1)
+    return bool(np.median(D[:, 1]) >= _EAGER_RATIO * np.median(D[:, 0]))
+
+
+def bounds_would_pay(
+    X: np.ndarray, previous: np.ndarray, centers: np.ndarray, group: np.ndarray
+) -> bool:
+    """Whether a pass of :class:`BoundedLloyd` would cost at most :data:`_PROBE_GAIN`
+    of a plain step (by its cost model), predicted on a sample of rows.
+
+    The sample's bounds are those a pass at ``previous`` leaves (float64
+    distances; ``group``: each centre's group, numbered from 0, as
+    :func:`_center_groups` gives them), moved by how far
+    each centre went to ``centers``; each row then meets the bounded kernel's
+    tests: settled by its bounds, settled once its upper bound is tightened,
+    its candidate centres one by one, or every centre (more candidates than
+    the cost model allows). The last step's moves stand in for the next one's,
+    which are smaller as a run converges: the prediction errs towards plain
+    steps. Deterministic: the same rows and arithmetic on every run.
+    """
+    d = X.shape[1]
+    k = centers.shape[0]
+    Xs = _probe_rows(X)
+    P, C = previous.astype(np.float64), centers.astype(np.float64)
+    D = _distances(Xs, P)
+    m = np.arange(Xs.shape[0])
+    label = np.argmin(D, axis=1)
+    upper = D[m, label]
+    D[m, label] = np.inf
+    t = int(group.max()) + 1
+    order = np.argsort(group, kind="stable")
+    lower = np.minimum.reduceat(D[:, order], np.searchsorted(group[order], np.arange(t)), axis=1)
+    moved = C - P
+    drift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
+    gdrift = np.zeros(t)
+    np.maximum.at(gdrift, group, drift)
+    lb = lower - gdrift
+    glb = lb.min(axis=1)
+    cc = _distances(C, C)
+    np.fill_diagonal(cc, np.inf)
+    separation = cc.min(axis=1)[label]
+
+    def settled(u: np.ndarray) -> np.ndarray:
+        low = np.maximum(glb, separation - u)
+        return (low > 0) & (u < low)
+
+    u = upper + drift[label]
+    first = settled(u)
+    own = Xs - C[label]
+    u = np.where(first, u, np.sqrt(np.einsum("ij,ij->i", own, own)))
+    open_ = ~(first | settled(u))
+    costs = _Costs.of(k, d, X.dtype.itemsize, t)
+    checked = (lb <= 0) | (lb <= u[:, None])
+    full = open_ & (checked @ np.bincount(group, minlength=t) > costs.full_row / costs.single)
+    near = (lower[:, group] - drift) <= u[:, None]  # the centres a row computes one by one
+    near[m, label] = False
+    cost = costs.bounded_pass(
+        Xs.shape[0], int((~first).sum()), int(near[open_ & ~full].sum()), int(full.sum())
+    )
+    return cost <= _PROBE_GAIN * Xs.shape[0] * costs.plain_row
 
 
 def _bounds_kernels():
@@ -617,7 +744,14 @@ class BoundedLloyd:
     practice).
 
     ``n_groups`` groups of centres (Yinyang; 1 is Hamerly) each give every row
-    one lower bound; default :func:`default_groups`. ``max_candidates``: a
+    one lower bound; default :func:`default_groups`. ``group``: each centre's
+    group (numbered from 0, none empty; it sets ``n_groups``), by default
+    formed by :func:`_center_groups` from the centres of the first pass. A
+    run should form them from its initial centres (:func:`lloyd_bounded`
+    does): from centres that have moved for a few steps, the groups of 2e5 x
+    128 blobs (k = 256) came out one of 130 centres and 24 small ones, and
+    every row near the large one was computed in full (12 ms a pass against
+    9 ms). ``max_candidates``: a
     row with more candidate centres than this is computed against all of
     them by BLAS (default: where that is cheaper by the cost model). The
     state (labels, an upper bound and ``n_groups`` lower bounds per row)
@@ -629,7 +763,8 @@ class BoundedLloyd:
     candidate) and ``last_stats`` (in the last pass: rows whose label changed,
     rows computed in full, bounds tightened, candidates computed one by one);
     ``profitable`` is False once the bounds have cost more than plain steps
-    (cost model) for :data:`_UNPROFITABLE_STREAK` passes in a row.
+    (cost model) for :data:`_UNPROFITABLE_STREAK` passes in a row, none of
+    them much cheaper than the one before (:data:`_FALLING`).
 
     Prior validation of data is assumed: dense, finite, float32 or float64.
     """
@@ -643,6 +778,7 @@ class BoundedLloyd:
         n_groups: int | None = None,
         max_candidates: int | None = None,
         threads: int | None = None,
+        group: np.ndarray | None = None,
     ) -> None:
         self._kernels = _bounds_kernels()
         self.X = np.ascontiguousarray(X)
@@ -650,8 +786,12 @@ class BoundedLloyd:
         self.w = np.ascontiguousarray(sample_weight, dtype=np.float64)
         self.n_clusters = k = int(n_clusters)
         self.n_groups = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
+        self._given_group = None if group is None else np.asarray(group, dtype=np.intp)
+        if self._given_group is not None:
+            self.n_groups = int(self._given_group.max()) + 1
         if max_candidates is None:
-            max_candidates = int(_cost_full_row(k, d) / _cost_single(d))
+            costs = _Costs.of(k, d, self.X.dtype.itemsize, self.n_groups)
+            max_candidates = int(costs.full_row / costs.single)
         self.max_candidates = max_candidates
         self.threads = engine_threads() if threads is None else threads
         self._blocks = _chunks(n, k * d)
@@ -674,6 +814,7 @@ class BoundedLloyd:
         self.last_stats = np.zeros(4, dtype=np.int64)
         self.profitable = True
         self._streak = 0
+        self._last_cost = np.inf  # the cost model's cost of the last pass
         X_c, kern = self.X, self._kernels
         self._run(lambda a, b: kern.row_norm64_chunk(X_c, self.x_norm, a, b))
 
@@ -691,7 +832,8 @@ class BoundedLloyd:
         C64 = C.astype(np.float64)
         first = self._centers is None
         if first:
-            self.group = _center_groups(C, self.n_groups)
+            given = self._given_group
+            self.group = _center_groups(C, self.n_groups) if given is None else given
             t = int(self.group.max()) + 1
             self._gmembers = np.argsort(self.group, kind="stable")
             self._gstart = np.searchsorted(self.group[self._gmembers], np.arange(t + 1))
@@ -735,15 +877,13 @@ class BoundedLloyd:
         self.last_stats = stats.sum(axis=0)
         _, full, tightened, singles = (int(x) for x in self.last_stats)
         self.evaluations += full * k + tightened + singles
+        costs = _Costs.of(k, d, X.dtype.itemsize, t)
+        cost = costs.bounded_pass(n, tightened, singles, full)
         if not first:
-            cost = (
-                n * (8.0 + 0.5 * t)
-                + tightened * (4.0 + 0.3 * d)
-                + singles * _cost_single(d)
-                + full * _cost_full_row(k, d)
-            )
-            self._streak = self._streak + 1 if cost > n * _cost_plain_row(k, d) else 0
+            losing = cost > n * costs.plain_row and cost > _FALLING * self._last_cost
+            self._streak = self._streak + 1 if losing else 0
             self.profitable = self._streak < _UNPROFITABLE_STREAK
+        self._last_cost = cost
         return int(self.last_stats[0])
 
     def _step(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -803,15 +943,21 @@ def lloyd_bounded(
     (strict convergence), or when the summed squared centre shift is ``<= tol``
     (then the rows are assigned once more, to the final centres).
 
-    The run starts with plain steps and takes up the bounds once a step
-    changes at most ``settled_share`` of the labels (1 starts with the
-    bounds): while many rows change cluster, the centres move far and the
-    bounds settle few rows, and their first pass (every distance, every
-    bound) costs two or three plain steps. By default the bounds start at
-    once where a row's distance work ``k * d`` is at least
-    :data:`_EAGER_WORK` (there the bookkeeping is cheap next to a plain
-    step), and after a step that changed at most :data:`_SETTLED_SHARE` of
-    the labels elsewhere.
+    The run takes up the bounds from its first step where
+    :func:`bounds_pay_at_once` says so (much distance work per row, rows in
+    clusters that the initial centres tell apart), else once a probe
+    (:func:`bounds_would_pay`, after each of the first :data:`_PROBE_EVERY`
+    plain steps, then after every :data:`_PROBE_EVERY`-th) predicts that a
+    bounded pass costs well under a plain step: while many rows change
+    cluster, the centres move far and the bounds settle few rows, and their
+    first pass (every distance, every bound) costs about two plain steps; on
+    uniform data in many dimensions, whose rows sit near several centres,
+    they never pay. Measured (2 cores, 20 iterations, 2e5 x 128 float32,
+    k = 256, old and new code alternating): uniform rows 849-872 ms with the
+    bounds from the first step (given up after the third), 774-800 ms with
+    plain steps throughout; blobs 356-373 ms from the first step either way.
+    ``settled_share`` (for tests) replaces both: the bounds are taken up
+    after a step that changed at most that share of the labels (1: at once).
     Where the bounds stop paying (``BoundedLloyd.profitable``: uniform data in
     many dimensions, whose rows sit near several centres) the run goes on with
     plain steps. The labels are the same on either path, but for a row within
@@ -828,20 +974,22 @@ def lloyd_bounded(
         threads = engine_threads()
     n = X.shape[0]
     unit = bool((sample_weight == 1).all())  # one pass: the plain steps skip the products
-    if settled_share is None:
-        eager = centers.shape[0] * X.shape[1] >= _EAGER_WORK
-        settled_share = 1.0 if eager else _SETTLED_SHARE
-    share = settled_share
+    k = centers.shape[0]
     engine: BoundedLloyd | None = None
     changed = n  # before the first step every label is new
     strict = False
     labels_old: np.ndarray | None = None  # the last plain step's labels
+    # (BLAS on one thread: its spinning threads would take a core from the kernels')
     with one_blas_thread() if threads > 1 else _nullcontext():
+        # the groups of centres, of the bounds and the probes: from the initial centres
+        t = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
+        group = _center_groups(centers, t)
+        start = bounds_pay_at_once(X, centers) if settled_share is None else settled_share >= 1
         for n_iter in range(1, max_iter + 1):
-            if engine is None and (share >= 1 or changed <= share * n):
+            if engine is None and start:
                 engine = BoundedLloyd(
-                    X, sample_weight, centers.shape[0], n_groups=n_groups,
-                    max_candidates=max_candidates, threads=threads,
+                    X, sample_weight, k, max_candidates=max_candidates, threads=threads,
+                    group=group,
                 )  # fmt: skip
             if engine is not None and engine.profitable:
                 new, _, _, changed = engine._step(centers)
@@ -857,12 +1005,18 @@ def lloyd_bounded(
                 changed = n if labels_old is None else int(np.count_nonzero(labels != labels_old))
                 labels_old = labels
             shift = float(np.sum((new - centers) ** 2))
-            centers = new
+            previous, centers = centers, new
             if n_iter > 1 and changed == 0:
                 strict = True
                 break
             if shift <= tol:
                 break
+            if engine is not None or n_iter == max_iter:
+                continue
+            if settled_share is not None:
+                start = changed <= settled_share * n
+            elif n_iter <= _PROBE_EVERY or n_iter % _PROBE_EVERY == 0:
+                start = bounds_would_pay(X, previous, centers, group)
         own = None
         if strict:
             labels = labels.copy()
