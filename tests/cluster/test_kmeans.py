@@ -1,6 +1,7 @@
 """KMeans against scikit-learn's Lloyd, the course, and every edge case."""
 
 import warnings
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -313,6 +314,25 @@ def test_lloyd_step_is_the_same_on_one_and_two_threads(dtype, engine):
     two = lloyd_step(X, centers, w, threads=2, engine=engine)
     np.testing.assert_array_equal(one.labels, two.labels)
     np.testing.assert_array_equal(one.centers, two.centers)  # bit-identical: block order
+
+
+@pytest.mark.parametrize(
+    ("n", "work", "sums", "count"),
+    [
+        (200000, 32768, 32768, 8),  # k x d sums of 2e5 x 128, k = 256: 8 chunks
+        (200000, 32768, 0, 25),  # no sums: chunks of 8192 rows
+        (10**6, 2048, 2048, 64),  # sums smaller than 8192 rows: as without
+        (100000, 640, 640, 4),  # 4 chunks of work
+        (5000, 32768, 32768, 1),
+    ],
+)
+def test_chunks_cover_the_rows_in_order_and_hold_their_sums_worth(n, work, sums, count):
+    from anomalykit.cluster._lloyd import _chunks
+
+    chunks = _chunks(n, work, sums=sums)
+    assert len(chunks) == count
+    assert chunks[0][0] == 0 and chunks[-1][1] == n
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in pairwise(chunks))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
