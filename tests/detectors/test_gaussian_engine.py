@@ -402,3 +402,62 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
     C.flags.writeable = False
     with pytest.raises(TypingError):
         transpose4(np.ascontiguousarray(X), np.zeros(8), C)
+
+
+def _lane_sums_caller(vectors):
+    """A compiled caller of ``_lane_sums`` with ``vectors`` written in (a literal)."""
+    from numba import njit
+
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    namespace = {"kernels": kernels}
+    exec(
+        f"def call(flat, count, cl, acc1, acc2):\n"
+        f"    kernels._lane_sums(flat, count, {vectors}, cl, acc1, acc2)\n",
+        namespace,
+    )
+    return njit(namespace["call"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("vectors", [1, 4, 5, 6, 7, 8])
+def test_lane_sums_equal_the_loop_they_replace(rng, dtype, vectors):
+    """The diag moments' register sums: lane ``l`` adds ``c = x - cl[l]`` and ``c * c``
+    (fused) segment after segment, as the compiled loop over the lanes did, bit for
+    bit; the sums passed in are carried on, the values past ``count`` never read."""
+    from numba import njit
+
+    @njit(fastmath={"contract", "reassoc"})
+    def loop(flat, count, lanes, cl, acc1, acc2):
+        for e in range(0, count, lanes):
+            seg = flat[e : e + lanes]
+            for lane in range(lanes):
+                c = seg[lane] - cl[lane]
+                acc1[lane] += c
+                acc2[lane] += c * c
+
+    lanes = 8 * vectors
+    call = _lane_sums_caller(vectors)
+    flat = (rng.normal(size=lanes * 37 + 5) * 3 + 1e4).astype(dtype)
+    cl = 1e4 + rng.normal(size=lanes)
+    for count in (0, lanes, lanes * 37):
+        start = rng.normal(size=(2, lanes))
+        got, ref = start.copy(), start.copy()
+        call(flat, count, cl, got[0], got[1])
+        loop(flat, count, lanes, cl, ref[0], ref[1])
+        np.testing.assert_array_equal(got, ref)
+    flat[lanes:] = np.nan  # past count: never read
+    got = np.zeros((2, lanes))
+    call(flat, lanes, cl, got[0], got[1])
+    assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [3, 6, 7, 16, 24, 40, 56, 64, 100])
+def test_diag_moments_of_every_segment_width(engine, rng, dtype, d):
+    """Widths of 4 to 8 vectors (d = 16 and 64: 4 and 8; 40: 5; 3, 6, 24: 6; 7 and
+    56: 7) and the loop through memory (d = 100) against the NumPy reference."""
+    X = make_X(rng, 20_000, d, dtype)
+    ref = fitted(engine, "numpy", "diag", X)
+    fast = fitted(engine, "numba", "diag", X)
+    assert_same_model(fast, ref, RTOL64 if dtype == np.float64 else RTOL32)

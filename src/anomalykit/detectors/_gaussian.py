@@ -901,11 +901,16 @@ def _full_rows(dp: int) -> int:
 
 
 def _diag_lanes(d: int) -> tuple[int, int]:
-    """``(lanes, rows)`` of the diag moments kernel: ``lanes`` (~256 values, a
-    multiple of both ``d`` and 8) per vectorised segment; ``rows`` (a whole
-    number of segments, ~128 Ki values) per sub-block and Chan merge."""
+    """``(lanes, rows)`` of the diag moments kernel: ``lanes`` (a multiple of both
+    ``d`` and 8) per segment; ``rows`` (a whole number of segments, ~128 Ki
+    values) per sub-block and Chan merge.
+
+    Where ``lcm(d, 8)`` is at most 64 values, the segment is 4 to 8 vectors of
+    8, whose sums stay in registers (:func:`._gaussian_kernels._lane_sums`: at
+    least 4 vectors, 8 independent sums, to keep both adders busy); wider
+    ones take ~256 values, summed through memory."""
     unit = math.lcm(d, 8)
-    lanes = unit * max(1, 256 // unit)
+    lanes = unit * (-(-32 // unit) if unit <= 64 else max(1, 256 // unit))
     rows_per_lane = lanes // d
     return lanes, rows_per_lane * max(1, 2**17 // lanes)
 
