@@ -8,8 +8,13 @@ import numpy as np
 
 __all__ = ["SMALL_PAGES_BYTES", "empty_small_pages"]
 
-#: Arrays of at least this many bytes are mapped on small pages.
-SMALL_PAGES_BYTES = 16 * 2**20
+#: Arrays of at least this many bytes are mapped on small pages. Below it, the huge
+#: pages that NumPy asks for came at once, even after seconds of rest, and 4 KiB
+#: pages cost more (their faults take about 1.4 us each on these machines): a centred
+#: copy of 25.6 MB took 3 ms on huge pages against 9-14 ms on small ones, of 32 MB
+#: 7-11 against 14-22 ms; of 48 MB 24-56 against 21-31 ms, of 128 MB 14-155
+#: against 40-46 ms (rests of 0.3, 3 and 6 s before each call).
+SMALL_PAGES_BYTES = 40 * 2**20
 
 
 def empty_small_pages(shape: tuple[int, ...], dtype) -> np.ndarray:
