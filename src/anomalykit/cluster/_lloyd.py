@@ -542,16 +542,22 @@ _BOUNDED_MIN_WORK = 256
 #: Fewer rows than this: the plain step (the bounds' set-up costs more than they save).
 _BOUNDED_MIN_ROWS = 4096
 #: A run probes whether the bounds would pay (:func:`bounds_would_pay`) after each of
-#: its first plain steps up to this many, then after every this many.
-_PROBE_EVERY = 4
+#: its first :data:`_PROBE_FIRST` plain steps, then after every :data:`_PROBE_EVERY`-th
+#: (a probe costs 0.1 ms at 1e5 x 64, k = 10, a tenth of a plain step there).
+_PROBE_FIRST = 4
+_PROBE_EVERY = 2
 #: After this many consecutive iterations in which the bounds cost more than plain
-#: steps would have (by the cost model below), and not :data:`_FALLING` of the
-#: previous pass's cost or less, the run continues with plain steps.
+#: steps would have (by the cost model below), and did not fall fast enough (see
+#: :data:`_FALLING`), the run continues with plain steps.
 _UNPROFITABLE_STREAK = 2
-#: A pass that costs at most this share of the previous one is on its way to
-#: paying: on 2e5 x 128 blobs (k = 256, bounds from the first step) the passes
-#: cost 1.9, 1.3, 1.0, then 0.2 plain steps; on uniform rows 1.9, 2.0, 2.0.
-_FALLING = 0.8
+#: A pass that costs at most this share of the previous one, and at most
+#: :data:`_HOPELESS` plain steps, is on its way to paying: with the bounds from
+#: the first step, the passes cost 2.2, 1.8, 1.6, then 0.5 plain steps on 2e4 x
+#: 128 blobs (k = 128), 1.9, 1.3, 1.0, then 0.2 on 2e5 x 128 blobs (k = 256); on
+#: uniform rows 1.9, 2.0, 2.0 (d = 128, k = 256) or 5.7, 6.3, 5.6, 5.1, 5.0
+#: (d = 24, k = 40) (cost model).
+_FALLING = 0.9
+_HOPELESS = 2.0
 
 # Cost model, ns per item on one core (float32, AVX-512): a plain step's row; a
 # row's bound update; an upper bound tightened; one candidate's dot product; a row
@@ -573,18 +579,29 @@ class _Costs:
 
     @classmethod
     def of(cls, k: int, d: int, itemsize: int, groups: int) -> _Costs:
-        """Measured (one core, 2e5 rows of U[0, 1), 2026-11): register panels take
-        16-33 ns a row for k * d = 320-2048 and 328 ns for 32768 (k = 256), BLAS
-        11-63 ns for k * d = 256-2048 (d <= 12); a row computed in full costs a
-        plain row plus 45-110 ns for k = 10-64, 280 ns for k = 256 (its k products
-        go through memory, transposed, then a scan per group), 70-110 ns beyond
-        the plain row on the BLAS path, where the products come transposed."""
-        from ._numba_panels import panel_width
+        """Measured (one core, 1e5-2e5 rows of U[0, 1), 2026-11): register panels
+        take 9-23 ns a row for k * d = 240-2048 and 288 ns for 32768 (k = 256),
+        in proportion to the centres they hold (k rounded up to whole panels),
+        BLAS 17-36 ns for k * d = 512-1536 (d <= 12); a row computed
+        in full costs a plain row plus 55-140 ns for k = 10-100, 330 ns for
+        k = 256 (its k products go through memory, transposed, then a scan per
+        group), 70-90 ns beyond the plain row on the BLAS path, where the
+        products come transposed. A row's bounds cost 10 ns plus 2.3 per group
+        beyond the first (fitted to 54 passes over 9 data sets of 1e5-2e5
+        rows, d = 16-128, k = 10-256, with the other costs as here: within 8%
+        of the measured time in half the passes, on the same side of a 0.7
+        plain-step threshold in 93% of them, against 85% for 8 + 0.5 per
+        group)."""
+        from ._numba_panels import lanes, panel_width
 
-        panels = panel_width(k, d, itemsize) > 0
-        plain = (15.0 + 0.0105 * k * d) if panels else (2.0 + 0.032 * k * d)
-        full = plain + 40.0 + (1.0 if panels else 0.4) * k
-        return cls(plain, full, 10.0 + 0.12 * d, 8.0 + 0.5 * groups, 4.0 + 0.3 * d)
+        width = panel_width(k, d, itemsize)
+        if width:  # (one-vector panels, 12 rows a call: 2.5 ns more a row)
+            plain = 6.0 + 0.0086 * (-(-k // width) * width) * d
+            plain += 2.5 if width == lanes(itemsize) else 0.0
+        else:
+            plain = 2.0 + 0.032 * k * d
+        full = plain + 40.0 + (1.0 if width else 0.4) * k
+        return cls(plain, full, 10.0 + 0.12 * d, 10.0 + 2.3 * (groups - 1), 4.0 + 0.3 * d)
 
     def bounded_pass(self, rows: int, tightened: int, singles: int, full: int) -> float:
         """A bounded pass over ``rows`` rows with these counts (cf. ``last_stats``)."""
@@ -602,7 +619,7 @@ _PROBE_ROWS = 256
 #: A probe takes up the bounds where their pass is predicted to cost at most this
 #: share of a plain step: their first pass, which renews every bound, costs about
 #: two plain steps (2e5 x 128, k = 256), and the gain must repay it.
-_PROBE_GAIN = 0.7
+_PROBE_GAIN = 0.8
 #: :func:`bounds_pay_at_once`: distance work per row from which bounds can start at
 #: once, and how much nearer than the second its nearest centre a row must be.
 _EAGER_WORK = 2**14
@@ -770,7 +787,8 @@ class BoundedLloyd:
     rows computed in full, bounds tightened, candidates computed one by one);
     ``profitable`` is False once the bounds have cost more than plain steps
     (cost model) for :data:`_UNPROFITABLE_STREAK` passes in a row, none of
-    them much cheaper than the one before (:data:`_FALLING`).
+    them both much cheaper than the one before (:data:`_FALLING`) and within
+    :data:`_HOPELESS` plain steps.
 
     Prior validation of data is assumed: dense, finite, float32 or float64.
     """
@@ -886,7 +904,9 @@ class BoundedLloyd:
         costs = _Costs.of(k, d, X.dtype.itemsize, t)
         cost = costs.bounded_pass(n, tightened, singles, full)
         if not first:
-            losing = cost > n * costs.plain_row and cost > _FALLING * self._last_cost
+            plain = n * costs.plain_row
+            falling = cost <= _FALLING * self._last_cost and cost <= _HOPELESS * plain
+            losing = cost > plain and not falling
             self._streak = self._streak + 1 if losing else 0
             self.profitable = self._streak < _UNPROFITABLE_STREAK
         self._last_cost = cost
@@ -952,7 +972,7 @@ def lloyd_bounded(
     The run takes up the bounds from its first step where
     :func:`bounds_pay_at_once` says so (much distance work per row, rows in
     clusters that the initial centres tell apart), else once a probe
-    (:func:`bounds_would_pay`, after each of the first :data:`_PROBE_EVERY`
+    (:func:`bounds_would_pay`, after each of the first :data:`_PROBE_FIRST`
     plain steps, then after every :data:`_PROBE_EVERY`-th) predicts that a
     bounded pass costs well under a plain step: while many rows change
     cluster, the centres move far and the bounds settle few rows, and their
@@ -1021,7 +1041,7 @@ def lloyd_bounded(
                 continue
             if settled_share is not None:
                 start = changed <= settled_share * n
-            elif n_iter <= _PROBE_EVERY or n_iter % _PROBE_EVERY == 0:
+            elif n_iter <= _PROBE_FIRST or n_iter % _PROBE_EVERY == 0:
                 start = bounds_would_pay(X, previous, centers, group)
         own = None
         if strict:
