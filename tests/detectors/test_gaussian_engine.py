@@ -423,18 +423,10 @@ def _lane_sums_caller(vectors):
 @pytest.mark.parametrize("vectors", [1, 4, 5, 6, 7, 8])
 def test_lane_sums_equal_the_loop_they_replace(rng, dtype, vectors):
     """The diag moments' register sums: lane ``l`` adds ``c = x - cl[l]`` and ``c * c``
-    (fused) segment after segment, as the compiled loop over the lanes did, bit for
-    bit; the sums passed in are carried on, the values past ``count`` never read."""
-    from numba import njit
-
-    @njit(fastmath={"contract", "reassoc"})
-    def loop(flat, count, lanes, cl, acc1, acc2):
-        for e in range(0, count, lanes):
-            seg = flat[e : e + lanes]
-            for lane in range(lanes):
-                c = seg[lane] - cl[lane]
-                acc1[lane] += c
-                acc2[lane] += c * c
+    (fused) segment after segment, as the compiled loop over the lanes (the path of
+    wider segments) does, bit for bit; the sums passed in are carried on, the
+    values past ``count`` never read."""
+    from anomalykit.detectors._gaussian_kernels import _lane_sums_loop as loop
 
     lanes = 8 * vectors
     call = _lane_sums_caller(vectors)

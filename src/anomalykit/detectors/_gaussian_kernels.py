@@ -231,6 +231,18 @@ def _lane_sums(typingctx, flat, count, vectors, cl, acc1, acc2):
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _lane_sums_loop(flat, count, lanes, cl, acc1, acc2):  # pragma: no cover - compiled
+    """:func:`_lane_sums` for any number of lanes, the sums through memory: the
+    segments wider than 8 vectors (``lcm(d, 8) > 64``)."""
+    for e in range(0, count, lanes):
+        seg = flat[e : e + lanes]
+        for lane in range(lanes):
+            c = seg[lane] - cl[lane]
+            acc1[lane] += c
+            acc2[lane] += c * c
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
 def _load_transposed(Xb, shift, C):  # pragma: no cover - compiled
     """``C[j, r] = Xb[r, j] - shift[j]`` in float64, for the sub-block's rows.
 
@@ -410,12 +422,7 @@ def moments_diag(
             elif vectors == 8:
                 _lane_sums(flat, full, 8, cl, acc1, acc2)
             else:
-                for e in range(0, full, lanes):
-                    seg = flat[e : e + lanes]
-                    for lane in range(lanes):
-                        c = seg[lane] - cl[lane]
-                        acc1[lane] += c
-                        acc2[lane] += c * c
+                _lane_sums_loop(flat, full, lanes, cl, acc1, acc2)
             for lane in range(lanes):
                 s1[lane % d] += acc1[lane]
                 s2[lane % d] += acc2[lane]
