@@ -279,6 +279,79 @@ def _load_transposed(Xb, shift, C):  # pragma: no cover - compiled
         r += 1
 
 
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _squares8(C, PT, m, acc):  # pragma: no cover - compiled
+    """``acc[r] = |z|**2`` with ``z_k = sum_(j <= k) PT[k, j] C[j, r]`` for 8
+    (padded) features: a row's eight ``z_k`` in registers, rows in SIMD lanes,
+    where the 4 x 4 tiles write and read them back through memory."""
+    p00 = PT[0, 0]
+    p10, p11 = PT[1, 0], PT[1, 1]
+    p20, p21, p22 = PT[2, 0], PT[2, 1], PT[2, 2]
+    p30, p31, p32, p33 = PT[3, 0], PT[3, 1], PT[3, 2], PT[3, 3]
+    p40, p41, p42, p43, p44 = PT[4, 0], PT[4, 1], PT[4, 2], PT[4, 3], PT[4, 4]
+    p50, p51, p52, p53, p54, p55 = PT[5, 0], PT[5, 1], PT[5, 2], PT[5, 3], PT[5, 4], PT[5, 5]
+    p60, p61, p62, p63, p64 = PT[6, 0], PT[6, 1], PT[6, 2], PT[6, 3], PT[6, 4]
+    p65, p66 = PT[6, 5], PT[6, 6]
+    p70, p71, p72, p73, p74 = PT[7, 0], PT[7, 1], PT[7, 2], PT[7, 3], PT[7, 4]
+    p75, p76, p77 = PT[7, 5], PT[7, 6], PT[7, 7]
+    c0, c1, c2, c3, c4, c5, c6, c7 = C[0], C[1], C[2], C[3], C[4], C[5], C[6], C[7]
+    for r in range(m):
+        x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+        x4, x5, x6, x7 = c4[r], c5[r], c6[r], c7[r]
+        z0 = p00 * x0
+        z1 = p10 * x0 + p11 * x1
+        z2 = p20 * x0 + p21 * x1 + p22 * x2
+        z3 = p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
+        z4 = p40 * x0 + p41 * x1 + p42 * x2 + p43 * x3 + p44 * x4
+        z5 = p50 * x0 + p51 * x1 + p52 * x2 + p53 * x3 + p54 * x4 + p55 * x5
+        z6 = p60 * x0 + p61 * x1 + p62 * x2 + p63 * x3 + p64 * x4 + p65 * x5 + p66 * x6
+        z7 = (
+            p70 * x0 + p71 * x1 + p72 * x2 + p73 * x3 + p74 * x4 + p75 * x5 + p76 * x6
+            + p77 * x7
+        )  # fmt: skip
+        acc[r] = z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3 + z4 * z4 + z5 * z5 + z6 * z6 + z7 * z7
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _squares_tiles(C, PT, m, Z, acc):  # pragma: no cover - compiled
+    """``acc[r] = |z|**2`` as :func:`_squares8`, for any ``dp``: ``z`` formed 4 x 4
+    features at a time (only ``PT``'s non-zero tiles), four ``z_k`` at a time
+    through ``Z``."""
+    dp = PT.shape[0]
+    for r in range(m):
+        acc[r] = 0.0
+    z0, z1, z2, z3 = Z[0], Z[1], Z[2], Z[3]
+    for kq in range(0, dp, 4):
+        for jq in range(0, kq + 4, 4):  # tiles right of the diagonal are 0
+            p00, p01, p02, p03 = PT[kq, jq], PT[kq, jq + 1], PT[kq, jq + 2], PT[kq, jq + 3]
+            p10, p11, p12, p13 = (
+                PT[kq + 1, jq], PT[kq + 1, jq + 1], PT[kq + 1, jq + 2], PT[kq + 1, jq + 3]
+            )  # fmt: skip
+            p20, p21, p22, p23 = (
+                PT[kq + 2, jq], PT[kq + 2, jq + 1], PT[kq + 2, jq + 2], PT[kq + 2, jq + 3]
+            )  # fmt: skip
+            p30, p31, p32, p33 = (
+                PT[kq + 3, jq], PT[kq + 3, jq + 1], PT[kq + 3, jq + 2], PT[kq + 3, jq + 3]
+            )  # fmt: skip
+            c0, c1, c2, c3 = C[jq], C[jq + 1], C[jq + 2], C[jq + 3]
+            if jq == 0:
+                for r in range(m):
+                    x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+                    z0[r] = p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
+                    z1[r] = p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
+                    z2[r] = p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
+                    z3[r] = p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
+            else:
+                for r in range(m):
+                    x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
+                    z0[r] += p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
+                    z1[r] += p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
+                    z2[r] += p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
+                    z3[r] += p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
+        for r in range(m):
+            acc[r] += z0[r] * z0[r] + z1[r] * z1[r] + z2[r] * z2[r] + z3[r] * z3[r]
+
+
 # ------------------------------------------------------------------- scores
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
 def score_diag(
@@ -323,38 +396,10 @@ def score_full(
         b = min(a + rows, stop)
         m = b - a
         _load_transposed(X[a:b], mean, C)
-        for r in range(m):
-            acc[r] = 0.0
-        z0, z1, z2, z3 = Z[0], Z[1], Z[2], Z[3]
-        for kq in range(0, dp, 4):
-            for jq in range(0, kq + 4, 4):  # tiles right of the diagonal are 0
-                p00, p01, p02, p03 = PT[kq, jq], PT[kq, jq + 1], PT[kq, jq + 2], PT[kq, jq + 3]
-                p10, p11, p12, p13 = (
-                    PT[kq + 1, jq], PT[kq + 1, jq + 1], PT[kq + 1, jq + 2], PT[kq + 1, jq + 3]
-                )  # fmt: skip
-                p20, p21, p22, p23 = (
-                    PT[kq + 2, jq], PT[kq + 2, jq + 1], PT[kq + 2, jq + 2], PT[kq + 2, jq + 3]
-                )  # fmt: skip
-                p30, p31, p32, p33 = (
-                    PT[kq + 3, jq], PT[kq + 3, jq + 1], PT[kq + 3, jq + 2], PT[kq + 3, jq + 3]
-                )  # fmt: skip
-                c0, c1, c2, c3 = C[jq], C[jq + 1], C[jq + 2], C[jq + 3]
-                if jq == 0:
-                    for r in range(m):
-                        x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
-                        z0[r] = p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
-                        z1[r] = p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
-                        z2[r] = p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
-                        z3[r] = p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
-                else:
-                    for r in range(m):
-                        x0, x1, x2, x3 = c0[r], c1[r], c2[r], c3[r]
-                        z0[r] += p00 * x0 + p01 * x1 + p02 * x2 + p03 * x3
-                        z1[r] += p10 * x0 + p11 * x1 + p12 * x2 + p13 * x3
-                        z2[r] += p20 * x0 + p21 * x1 + p22 * x2 + p23 * x3
-                        z3[r] += p30 * x0 + p31 * x1 + p32 * x2 + p33 * x3
-            for r in range(m):
-                acc[r] += z0[r] * z0[r] + z1[r] * z1[r] + z2[r] * z2[r] + z3[r] * z3[r]
+        if dp == 8:
+            _squares8(C, PT, m, acc)
+        else:
+            _squares_tiles(C, PT, m, Z, acc)
         ob = out[a:b]
         for r in range(m):
             ob[r] = log_norm - 0.5 * acc[r]
