@@ -16,7 +16,8 @@ Scores
     ``z = (x - mean) @ P`` is formed 4 x 4 features at a time (``P`` is upper
     triangular: only its non-zero 4 x 4 tiles are visited, half the work of a
     GEMM) with loops over the rows that the compiler vectorises, and ``|z|**2``
-    is accumulated per row. Measured faster than a BLAS product per
+    is accumulated per row; up to 8 (padded) features, a row's ``z`` stays in
+    registers instead (:func:`_squares8`). Measured faster than a BLAS product per
     sub-block (``np.dot`` inside Numba) for every d from 2 to 300, one thread.
     Both return the chunk's sum of scores, which is finite exactly when every
     score is: the caller's check for non-finite input.
