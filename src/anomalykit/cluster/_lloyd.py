@@ -979,9 +979,10 @@ def lloyd_bounded(
     first pass (every distance, every bound) costs about two plain steps; on
     uniform data in many dimensions, whose rows sit near several centres,
     they never pay. Measured (2 cores, 20 iterations, 2e5 x 128 float32,
-    k = 256, old and new code alternating): uniform rows 849-872 ms with the
-    bounds from the first step (given up after the third), 774-800 ms with
-    plain steps throughout; blobs 356-373 ms from the first step either way.
+    k = 256, old and new code alternating, before the panels dropped their NaN
+    handling): uniform rows 849-872 ms with the bounds from the first step
+    (given up after the third), 774-800 ms with plain steps throughout; blobs
+    356-373 ms from the first step either way.
     ``settled_share`` (for tests) replaces both: the bounds are taken up
     after a step that changed at most that share of the labels (1: at once).
     Where the bounds stop paying (``BoundedLloyd.profitable``: uniform data in

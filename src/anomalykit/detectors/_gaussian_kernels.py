@@ -144,7 +144,9 @@ def _lane_sums(typingctx, flat, count, vectors, cl, acc1, acc2):
     and written back to ``acc1`` and ``acc2`` once: the same loop in Numba
     loaded and stored them for every segment, its loads and stores twice the
     time of a read of the data (one core, 1e5 x 8 float64 in cache: 0.13 ms
-    against 0.06 ms for a plain sum).
+    against 0.06 ms for a plain sum). Compiled for Haswell's AVX2 (the eight
+    sums then take 16 of its 16 registers), 4 vectors over 8 MB still took
+    0.09 ms against the loop's 0.21 ms.
 
     ``flat`` (float32, widened exactly, or float64) and the float64 arrays
     ``cl``, ``acc1``, ``acc2`` (the last two writable, at least ``L`` values)
@@ -284,7 +286,9 @@ def _load_transposed(Xb, shift, C):  # pragma: no cover - compiled
 def _squares8(C, PT, m, acc):  # pragma: no cover - compiled
     """``acc[r] = |z|**2`` with ``z_k = sum_(j <= k) PT[k, j] C[j, r]`` for 8
     (padded) features: a row's eight ``z_k`` in registers, rows in SIMD lanes,
-    where the 4 x 4 tiles write and read them back through memory."""
+    where the 4 x 4 tiles write and read them back through memory (20,000 calls
+    on 128 rows in cache: 2.4 against 5.1 ms; compiled for Haswell's AVX2, whose
+    16 registers hold fewer of the coefficients, 2.3 against 3.7 ms)."""
     p00 = PT[0, 0]
     p10, p11 = PT[1, 0], PT[1, 1]
     p20, p21, p22 = PT[2, 0], PT[2, 1], PT[2, 2]
