@@ -7,7 +7,9 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from anomalykit import KMeans
+from anomalykit._utils import _threads
 from anomalykit._utils._threads import (
+    _current_cpu,
     dot_unthreaded,
     engine_threads,
     n_threads,
@@ -95,6 +97,98 @@ def test_run_chunks_uses_the_caller_and_the_workers():
 
     idents = run_chunks(func, [(0, 1), (1, 2)], 2)
     assert threading.get_ident() in idents and len(set(idents)) == 2
+
+
+can_pin = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity")
+    or len(os.sched_getaffinity(0)) < 2
+    or _current_cpu() is None,
+    reason="needs Linux's sched_setaffinity, sched_getcpu and two CPUs",
+)
+
+
+def _affinities_in_two_chunks():
+    """Each of two chunks, run at the same time (one by the caller, one by a
+    worker): ``(is_caller, the CPUs its thread may use)``."""
+    started = threading.Barrier(2, timeout=10)
+    caller = threading.get_ident()
+
+    def func(a, b):
+        started.wait()
+        return threading.get_ident() == caller, os.sched_getaffinity(0)
+
+    seen = run_chunks(func, [(0, 1), (1, 2)], 2)
+    assert sorted(is_caller for is_caller, _ in seen) == [False, True]
+    return dict(seen)
+
+
+@can_pin
+def test_run_chunks_holds_the_caller_and_the_worker_on_different_cpus(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    before = os.sched_getaffinity(0)
+    cpus = _affinities_in_two_chunks()
+    assert len(cpus[True]) == 1 and cpus[True] <= before
+    assert cpus[False] == before - cpus[True]  # (two threads: every other CPU)
+    assert os.sched_getaffinity(0) == before  # the caller's own affinity is back
+
+
+@can_pin
+def test_pinned_workers_follow_the_callers_cpu_from_call_to_call(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    first, second = sorted(os.sched_getaffinity(0))[:2]
+    for cpu in (first, second, first):
+        monkeypatch.setattr(_threads, "_current_cpu", lambda cpu=cpu: cpu)
+        cpus = _affinities_in_two_chunks()
+        assert cpus[True] == {cpu} and cpu not in cpus[False]
+
+
+@can_pin
+def test_run_chunks_restores_the_callers_affinity_after_an_error(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    before = os.sched_getaffinity(0)
+
+    def func(a, b):
+        raise ValueError("chunk failed")
+
+    with pytest.raises(ValueError, match="chunk failed"):
+        run_chunks(func, [(0, 1), (1, 2)], 2)
+    assert os.sched_getaffinity(0) == before
+
+
+@can_pin
+def test_run_chunks_leaves_the_threads_alone_when_told_to(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", False)
+    monkeypatch.setattr(_threads, "_WORKER", threading.local())  # (workers pinned earlier)
+    before = os.sched_getaffinity(0)
+    assert _affinities_in_two_chunks()[True] == before
+
+
+@can_pin
+def test_run_chunks_runs_unpinned_where_the_caller_has_one_cpu(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    before = os.sched_getaffinity(0)
+    one = {_current_cpu()}
+    os.sched_setaffinity(0, one)
+    try:
+        assert _threads._cpu_plan(2) is None
+        assert run_chunks(lambda a, b: (a, b), [(0, 1), (1, 2)], 2) == [(0, 1), (1, 2)]
+        assert os.sched_getaffinity(0) == one
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def test_run_chunks_runs_where_the_system_refuses_to_pin(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    monkeypatch.setattr(_threads, "_WORKER", threading.local())
+
+    def refuse(pid, cpus):
+        raise PermissionError("not allowed")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refuse, raising=False)
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(_threads, "_current_cpu", lambda: min(os.sched_getaffinity(0)))
+    chunks = [(start, start + 1) for start in range(8)]
+    assert run_chunks(lambda a, b: a * b, chunks, 2) == [a * b for a, b in chunks]
 
 
 def test_run_chunks_raises_the_first_error_after_all_threads_stop():
