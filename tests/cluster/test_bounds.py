@@ -301,9 +301,9 @@ def test_a_run_takes_up_the_bounds_where_they_pay(kind, d, k, taken_up, monkeypa
     X, C = probe_data(kind, d, k)
     w = np.ones(len(X))
     steps = []
-    real_step, real_engine = _lloyd.lloyd_step, _lloyd.BoundedLloyd
+    real_step, real_engine = _lloyd.PlainLloyd._step, _lloyd.BoundedLloyd
     monkeypatch.setattr(
-        _lloyd, "lloyd_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw)
+        _lloyd.PlainLloyd, "_step", lambda *a, **kw: steps.append(1) or real_step(*a, **kw)
     )
     started = []
     monkeypatch.setattr(

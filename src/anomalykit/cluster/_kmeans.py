@@ -19,6 +19,7 @@ from .._utils._threads import dot_unthreaded, engine_threads
 from .._utils._validation import check_in, check_real, check_sample_weight
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
 from ._lloyd import (
+    PlainLloyd,
     _chunks,
     _compiled_kernels,
     _compiled_sparse,
@@ -28,6 +29,7 @@ from ._lloyd import (
     assign,
     assign_own,
     centre_columns,
+    delta_pays,
     lloyd_bounded,
     lloyd_step,
     row_norms_sq,
@@ -365,7 +367,9 @@ def _lloyd(
     rows and distance work per row goes to the bounded engine
     (:func:`._lloyd.lloyd_bounded`: the same labels and iterations but for
     rows within rounding of a tie, most distances skipped); the rest takes plain
-    steps (:func:`._lloyd.lloyd_step`).
+    steps (:func:`._lloyd.lloyd_step`; dense rows with 16 features or more
+    :class:`._lloyd.PlainLloyd`'s, whose sums move with the rows that change
+    cluster).
     """
     if use_bounds(X, centers.shape[0], spherical):
         labels, centers, n_iter, dist = lloyd_bounded(X, centers, w, max_iter, tol)
@@ -391,18 +395,29 @@ def _lloyd_plain(
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     strict = False
     unit = bool((w == 1).all())  # one pass: the steps skip the products by the weights
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is returned)
-        step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical, unit_weight=unit)
-        shift = float(np.sum((step.centers - centers) ** 2))
-        centers = step.centers
-        if _same_labels(step.labels, labels_old):
+    engine = None  # dense rows, compiled, sums that may move with the rows: PlainLloyd
+    if not sp.issparse(X) and delta_pays(X.shape[1], 0) and _compiled_kernels(None) is not None:
+        engine = PlainLloyd(
+            X, w, centers.shape[0], unit_weight=unit, x_sq_norms=x_sq, spherical=spherical
+        )
+    for n_iter in range(1, max_iter + 1):
+        if engine is not None:
+            new, _, _, changed = engine._step(centers)
+            labels, same = engine.labels, n_iter > 1 and changed == 0
+        else:
+            step = lloyd_step(X, centers, w, x_sq_norms=x_sq, spherical=spherical, unit_weight=unit)
+            new, labels = step.centers, step.labels
+            same = _same_labels(labels, labels_old)
+            labels_old = labels
+        shift = float(np.sum((new - centers) ** 2))
+        centers = new
+        if same:
             strict = True
             break
         if shift <= tol:
             break
-        labels_old = step.labels
     if strict:
-        return step.labels, centers, n_iter, None
+        return labels.copy(), centers, n_iter, None
     fused = assign_own(X, centers)  # dense rows, compiled: labels and inertia in one pass
     if fused is not None:
         return fused[0], centers, n_iter, fused[1]

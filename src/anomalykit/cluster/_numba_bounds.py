@@ -61,7 +61,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._numba_kernels import products
+from ._numba_kernels import move_row, products
 from ._numba_panels import PANEL_ROWS_MAX, panel_products, panels_for
 
 __all__ = ["bounded_chunk", "center_distances", "panels_for", "row_norm64_chunk"]
@@ -141,23 +141,6 @@ def _store_lower(lower, i, g, value):  # pragma: no cover - compiled
     lower[i, g] = np.float32(max(value, 0.0) * _DOWN)  # branch-free; 0 = no information
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _move(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cover - compiled
-    """Row ``i`` joins cluster ``new`` (and leaves ``old`` unless ``full_sums``)."""
-    wi = w[i]
-    for f in range(X.shape[1]):
-        sums[new, f] += wi * X[i, f]
-    wsum[new] += wi
-    if wi > 0:
-        npos[new] += 1
-    if not full_sums and old >= 0:
-        for f in range(X.shape[1]):
-            sums[old, f] -= wi * X[i, f]
-        wsum[old] -= wi
-        if wi > 0:
-            npos[old] -= 1
-
-
 @njit(nogil=True, cache=True)
 def _renew_block(
     X, centers, c_sq, Cp, pad, w, x_norm, labels, upper, lower, group, gstart, gmembers, coef,
@@ -225,7 +208,7 @@ def _renew_block(
             changed += 1
             labels[i] = new
         if accumulate and (full_sums or new != old):
-            _move(X, i, w, old, new, sums, wsum, npos, full_sums)
+            move_row(X, i, w, old, new, sums, wsum, npos, full_sums)
     return changed
 
 
@@ -375,7 +358,7 @@ def bounded_chunk(
                         changed += 1
                         labels[i] = b
                         if accumulate:
-                            _move(X, i, w, a, b, sums, wsum, npos, False)
+                            move_row(X, i, w, a, b, sums, wsum, npos, False)
                     continue
             upper[i] = u
         idx[m] = i
