@@ -614,3 +614,36 @@ def test_a_cluster_emptied_by_reseeding_keeps_its_centre(engine, sparse):
     assert step.cluster_weights[2] == 0 and step.cluster_weights[4] == 0
     np.testing.assert_array_equal(step.centers[2], C[2])  # emptied: keeps its centre
     assert np.abs(step.centers).max() < 2
+
+
+@pytest.mark.parametrize("n", [50, 40000])  # NumPy's centring, and the compiled one
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_non_finite_rows_are_refused_by_the_centring_pass(n, bad, dtype):
+    # fit finds NaN and infinity through the column means it centres on, not by
+    # a pass of its own; the error is validate_data's, and a failed fit leaves
+    # no n_features_in_ behind (a refit with other columns must not complain)
+    X = np.random.default_rng(0).random((n, 8)).astype(dtype)
+    X[n // 2, 3] = bad
+    km = KMeans(2, random_state=0)
+    message = "NaN" if np.isnan(bad) else "infinity"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no RuntimeWarning from the arithmetic on the bad value)
+        with pytest.raises(ValueError, match=f"Input X contains {message}"):
+            km.fit(X)
+    assert not hasattr(km, "n_features_in_")
+    fitted = KMeans(2, random_state=0).fit(X[:, :5][np.isfinite(X).all(axis=1)])
+    with pytest.raises(ValueError, match=f"Input X contains {message}"):
+        fitted.fit(X)
+    assert fitted.n_features_in_ == 5
+    with pytest.raises(ValueError, match=f"Input X contains {message}"):
+        KMeans(2).fit(X, sample_weight=-np.ones(n))  # the bad X is reported first
+
+
+def test_finite_rows_whose_sums_overflow_are_not_called_infinite():
+    X = np.full((1000, 2), 3e38, dtype=np.float32)
+    X[::2] = -3e38  # finite, but float32 column sums overflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (overflow on the way)
+        with pytest.raises(ValueError, match="The inertia overflowed"):
+            KMeans(2, random_state=0).fit(X)

@@ -15,7 +15,37 @@ __all__ = [
     "check_sample_weight",
     "check_scores",
     "feature_names",
+    "raise_if_not_finite",
+    "snapshot_n_features",
 ]
+
+_ABSENT = object()
+
+
+def snapshot_n_features(estimator: Any) -> Any:
+    """``estimator.n_features_in_`` before a fit's ``validate_data``, for
+    :func:`raise_if_not_finite` (a marker where it has none)."""
+    return estimator.__dict__.get("n_features_in_", _ABSENT)
+
+
+def raise_if_not_finite(estimator: Any, X: np.ndarray, n_features_before: Any = None) -> None:
+    """Raise ``validate_data``'s error for NaN or infinity in ``X``, if any.
+
+    For a fit that skipped that check in ``validate_data`` (a compiled pass
+    over X finds non-finite values for free: its sums are finite exactly when
+    the data is): ``n_features_in_`` goes back to ``n_features_before`` (from
+    :func:`snapshot_n_features`), as that error leaves it; None: left as is.
+    """
+    from sklearn.utils import assert_all_finite
+
+    try:
+        assert_all_finite(X, estimator_name=type(estimator).__name__, input_name="X")
+    except ValueError:
+        if n_features_before is _ABSENT:
+            estimator.__dict__.pop("n_features_in_", None)
+        elif n_features_before is not None:
+            estimator.n_features_in_ = n_features_before
+        raise
 
 
 def check_binary_labels(y: Any, *, name: str = "y_true") -> np.ndarray:

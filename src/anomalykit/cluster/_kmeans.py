@@ -16,7 +16,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._utils._fingerprint import fingerprint
 from .._utils._random import as_generator
 from .._utils._threads import dot_unthreaded, engine_threads
-from .._utils._validation import check_in, check_real, check_sample_weight
+from .._utils._validation import (
+    check_in,
+    check_real,
+    check_sample_weight,
+    raise_if_not_finite,
+    snapshot_n_features,
+)
 from ._init import check_enough_weighted_rows, greedy_kmeans_plusplus, random_rows
 from ._lloyd import (
     PlainLloyd,
@@ -64,7 +70,9 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"of shape (n_clusters, n_features). Got {self.init!r} instead."
             )
 
-    def _check_data(self, X: ArrayLike, *, reset: bool) -> np.ndarray | sp.csr_matrix:
+    def _check_data(
+        self, X: ArrayLike, *, reset: bool, finite: bool = True
+    ) -> np.ndarray | sp.csr_matrix:
         X = validate_data(
             self,
             X,
@@ -72,6 +80,7 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
             dtype=[np.float64, np.float32],
             reset=reset,
             ensure_min_samples=2 if reset else 1,
+            ensure_all_finite=finite,
         )
         if self.metric == "cosine":
             if X.shape[1] == 1:
@@ -287,10 +296,29 @@ class KMeans(_BaseKMeans):
         self._validate_common()
         if self.n_init != "auto":
             check_real(self.n_init, name="n_init", owner="KMeans", low=1, integer=True)
-        X = self._check_data(X, reset=True)
-        self.data_fingerprint_ = fingerprint(X)
-        w = check_sample_weight(sample_weight, X.shape[0])
+        spherical = self.metric == "cosine"
+        # Dense Euclidean rows are centred on their column means, which are finite
+        # exactly when the rows are: they replace validate_data's own pass over X
+        # (X.sum()) for NaN and infinity (1e5 x 64 float32: 1.5 ms of a 35 ms fit).
+        late = not (sp.issparse(X) or spherical)
+        before = snapshot_n_features(self)
+        X = self._check_data(X, reset=True, finite=not late)
+        try:
+            w = check_sample_weight(sample_weight, X.shape[0])
+        except ValueError:
+            if late:
+                raise_if_not_finite(self, X, before)  # a bad X is reported first
+            raise
         w = np.ones(X.shape[0], dtype=np.float64) if w is None else w
+        shift = variances = x_sq = None
+        if late:
+            # a centred copy (the caller's array is never modified), on NumPy's mean
+            with np.errstate(invalid="ignore", over="ignore"):  # (checked just below)
+                Xc, shift, variances = centre_columns(X)
+            if not np.isfinite(shift).all():
+                raise_if_not_finite(self, X, before)  # (else finite rows whose sums overflow)
+        self.data_fingerprint_ = fingerprint(X)
+        X = Xc if late else X
         rng = as_generator(self.random_state)
         if self.n_init == "auto":
             n_init = 10 if isinstance(self.init, str) and self.init == "random" else 1
@@ -305,11 +333,6 @@ class KMeans(_BaseKMeans):
             )
             n_init = 1
 
-        spherical = self.metric == "cosine"
-        shift = variances = x_sq = None
-        if not sp.issparse(X) and not spherical:
-            # a centred copy (the caller's array is never modified), on NumPy's mean
-            X, shift, variances = centre_columns(X)
         variances = self._check_fit_data(X, variances)
         if shift is None:
             # Dense Euclidean rows need no row norms (k-means++ forms its own); sparse and

@@ -19,14 +19,20 @@ from scipy import linalg
 from scipy.stats import chi2
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import assert_all_finite
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
 from .._utils._stats import Moments, moments_of
 from .._utils._threads import engine_threads, one_blas_thread, run_chunks
-from .._utils._validation import check_in, check_real, check_sample_weight, feature_names
+from .._utils._validation import (
+    check_in,
+    check_real,
+    check_sample_weight,
+    feature_names,
+    raise_if_not_finite,
+    snapshot_n_features,
+)
 from ..thresholds import ThresholdResult, contamination_threshold, select_threshold
 from ._explanation import Explanation
 
@@ -299,7 +305,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         else:
             # The engine's sums are finite exactly when X is: they replace
             # validate_data's own pass over X (X.sum()) for NaN and infinity.
-            before = self.__dict__.get("n_features_in_", _ABSENT)
+            before = snapshot_n_features(self)
             X = validate_data(
                 self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
                 ensure_all_finite=False,
@@ -307,12 +313,12 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             try:
                 w = check_sample_weight(sample_weight, X.shape[0])
             except ValueError:
-                self._check_finite(X, before)  # a bad X is reported first, as before
+                raise_if_not_finite(self, X, before)  # a bad X is reported first, as before
                 self.data_fingerprint_ = fingerprint(X)
                 raise
             moments = _engine_moments(kernels, X, w, full)
             if not (np.isfinite(moments.mean).all() and np.isfinite(moments.scatter).all()):
-                self._check_finite(X, before)
+                raise_if_not_finite(self, X, before)
                 moments = moments_of(X, w, full=full)  # finite rows that overflow: as NumPy
             self.data_fingerprint_ = fingerprint(X)
         self.n_samples_seen_ = X.shape[0]
@@ -604,18 +610,6 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=finite
         )
 
-    def _check_finite(self, X: np.ndarray, n_features_before: Any = None) -> None:
-        """Raise validate_data's error for NaN or infinity in X (after a fit that
-        skipped that check, restoring ``n_features_in_`` as that error leaves it)."""
-        try:
-            assert_all_finite(X, estimator_name=type(self).__name__, input_name="X")
-        except ValueError:
-            if n_features_before is _ABSENT:
-                self.__dict__.pop("n_features_in_", None)
-            elif n_features_before is not None:
-                self.n_features_in_ = n_features_before
-            raise
-
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density ``log p(x)`` of each row (higher is more normal).
 
@@ -636,7 +630,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         X = self._check_X(X, finite=False)
         scores, finite = self._score_engine(kernels, X)
         if not finite:
-            self._check_finite(X)
+            raise_if_not_finite(self, X)
         return scores
 
     def mahalanobis(self, X: ArrayLike) -> np.ndarray:
@@ -785,7 +779,6 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         )
 
 
-_ABSENT = object()
 #: Rows per sub-block of the diag score kernel.
 _DIAG_SCORE_ROWS = 1024
 
