@@ -815,7 +815,9 @@ def _distances(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(a_sq[:, None] + b_sq - 2.0 * A @ B.T, 0.0))
 
 
-def bounds_pay_at_once(X: np.ndarray, centers: np.ndarray) -> bool:
+def bounds_pay_at_once(
+    X: np.ndarray, centers: np.ndarray, sample: np.ndarray | None = None
+) -> bool:
     """Whether a run should take up the bounds from its first step: where a row's
     distance work ``k * d`` is at least :data:`_EAGER_WORK` and most rows of a
     sample are at least :data:`_EAGER_RATIO` times nearer one of ``centers``
@@ -825,17 +827,22 @@ def bounds_pay_at_once(X: np.ndarray, centers: np.ndarray) -> bool:
     blobs, k = 256, 20 iterations: 356-373 ms from the first step, 392-410 ms
     when a probe took them up after the third; the median row 4.9x nearer its
     nearest initial centre than the second). Rows about as far from several
-    centres (uniform data: 1.02) are left to :func:`bounds_would_pay`."""
+    centres (uniform data: 1.02) are left to :func:`bounds_would_pay`.
+    ``sample``: :func:`_probe_rows` of X, where the caller keeps it."""
     k, d = centers.shape
     if k < 2 or k * d < _EAGER_WORK:
         return False
-    D = _distances(_probe_rows(X), centers.astype(np.float64))
+    D = _distances(_probe_rows(X) if sample is None else sample, centers.astype(np.float64))
     D.sort(axis=1)
     return bool(np.median(D[:, 1]) >= _EAGER_RATIO * np.median(D[:, 0]))
 
 
 def bounds_would_pay(
-    X: np.ndarray, previous: np.ndarray, centers: np.ndarray, group: np.ndarray
+    X: np.ndarray,
+    previous: np.ndarray,
+    centers: np.ndarray,
+    group: np.ndarray,
+    sample: np.ndarray | None = None,
 ) -> bool:
     """Whether a pass of :class:`BoundedLloyd` would cost at most :data:`_PROBE_GAIN`
     of a plain step (by its cost model), predicted on a sample of rows.
@@ -849,10 +856,13 @@ def bounds_would_pay(
     the cost model allows). The last step's moves stand in for the next one's,
     which are smaller as a run converges: the prediction errs towards plain
     steps. Deterministic: the same rows and arithmetic on every run.
+    ``sample``: :func:`_probe_rows` of X, where the caller keeps it (a run
+    probes up to a dozen times; the copy was a fifth of a probe's 0.13 ms at
+    1e5 x 64, k = 10).
     """
     d = X.shape[1]
     k = centers.shape[0]
-    Xs = _probe_rows(X)
+    Xs = _probe_rows(X) if sample is None else sample
     P, C = previous.astype(np.float64), centers.astype(np.float64)
     D = _distances(Xs, P)
     m = np.arange(Xs.shape[0])
@@ -1183,7 +1193,11 @@ def lloyd_bounded(
         # the groups of centres, of the bounds and the probes: from the initial centres
         t = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
         group = _center_groups(centers, t)
-        start = bounds_pay_at_once(X, centers) if settled_share is None else settled_share >= 1
+        sample = _probe_rows(X)  # (the probes' rows, kept for the run)
+        if settled_share is None:
+            start = bounds_pay_at_once(X, centers, sample)
+        else:
+            start = settled_share >= 1
         for n_iter in range(1, max_iter + 1):
             if engine is None and start:
                 engine = BoundedLloyd(
@@ -1217,7 +1231,7 @@ def lloyd_bounded(
             if settled_share is not None:
                 start = changed <= settled_share * n
             elif n_iter <= _PROBE_FIRST or n_iter % _PROBE_EVERY == 0:
-                start = bounds_would_pay(X, previous, centers, group)
+                start = bounds_would_pay(X, previous, centers, group, sample)
         own = None
         if strict:
             labels = labels.copy()
