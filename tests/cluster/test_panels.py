@@ -15,6 +15,7 @@ pytest.importorskip("numba")
 from anomalykit.cluster import _lloyd, _numba_panels
 from anomalykit.cluster._lloyd import BoundedLloyd, lloyd_step
 from anomalykit.cluster._numba_panels import (
+    _G43,
     PANEL_ROWS_MAX,
     lanes,
     nearest_panels,
@@ -33,9 +34,10 @@ def integer_data(n, d, k, dtype, seed=0):
 
 
 def width_of(tiles, X):
-    """Centres per panel: ``tiles`` vectors of lanes, or half a vector (the pairs
-    layout) for ``tiles == 0``."""
-    return lanes(X.itemsize) // 2 if tiles == 0 else tiles * lanes(X.itemsize)
+    """Centres per panel: ``tiles`` vectors of lanes, half a vector (the pairs
+    layout) for ``tiles == 0``, three quarters (the grouped layout) for ``_G43``."""
+    L = lanes(X.itemsize)
+    return L // 2 if tiles == 0 else 3 * L // 4 if tiles == _G43 else tiles * L
 
 
 def run_panels(X, C, tiles, start=0, stop=None):
@@ -57,20 +59,23 @@ def exact_values(X, C):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4, _G43])
 @pytest.mark.parametrize(
     ("n", "d", "k"),
     [
         (61, 16, 5), (100, 17, 16), (37, 3, 33), (250, 40, 64), (97, 1, 130), (13, 24, 200),
-        (50, 2, 4), (41, 33, 3), (29, 18, 9),
+        (50, 2, 4), (41, 33, 3), (29, 18, 9), (75, 64, 10), (19, 8, 12), (30, 4, 13),
     ],
 )  # fmt: skip
 def test_labels_and_values_are_the_exact_argmin_ties_to_the_first(dtype, tiles, n, d, k):
     # n not a multiple of 6, 8 or 12 (the padded last rows), k below, at and
     # beyond one panel of each width (several panels, padded centres); for the
-    # pairs (tiles 0), even and odd numbers of features.
+    # pairs (tiles 0), even and odd numbers of features; the grouped layout
+    # takes multiples of 4.
     if tiles == 0 and d == 1:
         pytest.skip("pairs need two features")
+    if tiles == _G43 and d % 4:
+        pytest.skip("the grouped layout takes features four at a time")
     X, C = integer_data(n, d, k, dtype)
     labels, best, _ = run_panels(X, C, tiles)
     values = exact_values(X, C)
@@ -88,15 +93,16 @@ def test_a_sub_range_of_rows_writes_only_its_labels(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4, _G43])
 def test_stored_products_are_the_ones_compared(dtype, tiles):
     # Real-valued rows: the products round, and the bounded kernels must see the
     # very values nearest_panels compared (c - 2 p, first smallest).
     rng = np.random.default_rng(3)
-    X = rng.normal(size=(103, 33)).astype(dtype)
-    C = rng.normal(size=(70, 33)).astype(dtype)
+    d = 32 if tiles == _G43 else 33
+    X = rng.normal(size=(103, d)).astype(dtype)
+    C = rng.normal(size=(70, d)).astype(dtype)
     labels, best, Cp = run_panels(X, C, tiles, start=5, stop=100)
-    pad = np.zeros((PANEL_ROWS_MAX, 33), dtype=dtype)
+    pad = np.zeros((PANEL_ROWS_MAX, d), dtype=dtype)
     DT = panel_products(X, 5, 100, Cp, len(C), pad)
     assert DT.shape == (70, 95) and DT.dtype == dtype
     c_sq = np.einsum("ij,ij->i", C, C)
@@ -106,7 +112,7 @@ def test_stored_products_are_the_ones_compared(dtype, tiles):
     np.testing.assert_allclose(DT, C @ X[5:100].T, atol=1e-4 if dtype == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("tiles", [0, 1, 2, 4])
+@pytest.mark.parametrize("tiles", [0, 1, 2, 4, _G43])
 def test_a_nan_from_overflowed_products_never_wins(tiles):
     # Centre 3 is so far out that ||c||^2 is inf; for the rows as far out, its
     # product is inf too, and c - 2 p is inf - inf = NaN. That value must lose to
@@ -160,7 +166,7 @@ def test_avx512_is_read_from_what_numba_compiles_for(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("tiles", "d"), [(1, 40), (0, 40), (0, 41)])
+@pytest.mark.parametrize(("tiles", "d"), [(1, 40), (0, 40), (0, 41), (_G43, 40)])
 def test_panel_rows_are_the_exact_products_in_row_order(dtype, tiles, d):
     from anomalykit.cluster._numba_panels import panel_rows
 
@@ -196,7 +202,11 @@ def test_widths_follow_the_shape(monkeypatch):
     monkeypatch.setattr(_numba_panels, "HAS_AVX512", True)
     assert panel_width(8, 64, 4) == 8  # half of 16 float32 lanes: pairs
     assert panel_width(4, 17, 8) == 4  # half of 8 float64 lanes
-    assert panel_width(10, 64, 4) == 16  # 16 float32 lanes hold 10 centres
+    assert panel_width(10, 64, 4) == 12  # grouped: 3 vectors of 4 centres x 4 features
+    assert panel_width(10, 36, 4) == 16  # (too few features): 16 lanes hold 10 centres
+    assert panel_width(10, 42, 4) == 16  # (not a multiple of 4)
+    assert panel_width(13, 64, 4) == 16
+    assert panel_width(6, 40, 8) == 6  # grouped float64: 3 vectors of 2 centres
     assert panel_width(17, 64, 4) == 32
     assert panel_width(64, 32, 4) == 64
     assert panel_width(256, 128, 4) == 64  # several panels of 64
@@ -256,37 +266,38 @@ def test_lloyd_steps_with_and_without_panels_agree(dtype, panels):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_one_and_two_threads_and_the_bounds_agree_with_panels(dtype, panels):
+@pytest.mark.parametrize(("k", "d"), [(24, 32), (10, 48)])  # (float32 10 x 48: grouped)
+def test_one_and_two_threads_and_the_bounds_agree_with_panels(dtype, panels, k, d):
     rng = np.random.default_rng(4)
-    centres = rng.normal(scale=4.0, size=(24, 32))
-    X = (centres[rng.integers(0, 24, 30000)] + rng.normal(size=(30000, 32))).astype(dtype)
+    centres = rng.normal(scale=4.0, size=(k, d))
+    X = (centres[rng.integers(0, k, 30000)] + rng.normal(size=(30000, d))).astype(dtype)
     X -= X.mean(axis=0)
-    C = X[rng.choice(len(X), 24, replace=False)].copy()
+    C = X[rng.choice(len(X), k, replace=False)].copy()
     w = np.ones(len(X))
-    assert (panel_width(24, 32, X.itemsize) > 0) == panels
+    assert (panel_width(k, d, X.itemsize) > 0) == panels
     one = lloyd_step(X, C, w, threads=1)
     two = lloyd_step(X, C, w, threads=2)
     np.testing.assert_array_equal(one.labels, two.labels)
     np.testing.assert_array_equal(one.centers, two.centers)
-    engine = BoundedLloyd(X, w, 24, n_groups=3)
+    engine = BoundedLloyd(X, w, k, n_groups=3)
     plain = bounded = C
     for _ in range(6):  # the bounded passes renew rows from the same products
         ref = lloyd_step(X, plain, w)
         got = engine.step(bounded)
         np.testing.assert_array_equal(got.labels, ref.labels)
         plain, bounded = ref.centers, got.centers
-    assert engine.evaluations < 6 * len(X) * 24  # rows were skipped
-    assert _lloyd.use_bounds(X, 24, spherical=False)
+    assert engine.evaluations < 6 * len(X) * k  # rows were skipped
+    assert _lloyd.use_bounds(X, k, spherical=False)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("tiles", "d"), [(0, 40), (0, 41), (1, 40), (2, 17), (4, 33)])
+@pytest.mark.parametrize(("tiles", "d"), [(0, 40), (0, 41), (1, 40), (2, 17), (4, 33), (_G43, 40)])
 def test_a_shift_gives_the_products_of_a_shifted_copy(dtype, tiles, d):
     from anomalykit.cluster._numba_panels import panel_rows
 
     rng = np.random.default_rng(5)
     X = rng.normal(40.0, 3.0, size=(53, d)).astype(dtype)  # 53 rows: a padded last call
-    C = rng.normal(size=(3 if tiles == 0 else 20, d)).astype(dtype)
+    C = rng.normal(size=(3 if tiles == 0 else 9 if tiles == _G43 else 20, d)).astype(dtype)
     shift = X.mean(axis=0)
     Cp, _ = pack_panels(C, np.einsum("ij,ij->i", C, C), width_of(tiles, X))
     pad = np.zeros((PANEL_ROWS_MAX, d), dtype=dtype)
@@ -295,3 +306,23 @@ def test_a_shift_gives_the_products_of_a_shifted_copy(dtype, tiles, d):
     np.testing.assert_array_equal(got[:51], ref[:51])
     with pytest.raises(ValueError, match="one value per feature"):
         panel_rows(X, 2, 53, Cp, pad, shift[:-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_grouped_layout_holds_four_features_of_a_centre_side_by_side(dtype):
+    L = lanes(np.dtype(dtype).itemsize)
+    W = 3 * L // 4
+    k, d = W + 2, 8  # two panels, the second padded
+    C = np.arange(k * d, dtype=dtype).reshape(k, d)
+    c_sq = np.arange(k, dtype=dtype)
+    Cp, csq = pack_panels(C, c_sq, W)
+    assert Cp.shape == (2, d // 4, 3 * L) and csq.shape == (2, L)
+    per = L // 4  # centres a vector
+    for p, s, v, q, e in [(0, 0, 0, 0, 0), (0, 1, 2, per - 1, 3), (1, 1, 0, 1, 2), (0, 0, 1, 0, 1)]:
+        assert Cp[p, s, v * L + q * 4 + e] == C[p * W + v * per + q, 4 * s + e]
+    np.testing.assert_array_equal(Cp[1, :, 2 * 4 :], 0)  # the second panel's padded centres
+    np.testing.assert_array_equal(csq[0, :W], c_sq[:W])
+    np.testing.assert_array_equal(csq[1, :2], c_sq[W:])
+    assert np.isinf(csq[0, W:]).all() and np.isinf(csq[1, 2:]).all()
+    with pytest.raises(ValueError, match="multiple of g"):
+        pack_panels(C[:, :6].copy(), c_sq, W)
