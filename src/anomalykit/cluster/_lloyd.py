@@ -436,7 +436,7 @@ def lloyd_step(
         X = np.ascontiguousarray(X)
         sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
         threads = engine_threads() if threads is None else threads
-        sums, weights, _ = _dense_pass(
+        sums, weights, _, _ = _dense_pass(
             kernels, X, centers, c_sq, sample_weight, labels, threads, unit_weight
         )
         new, empty = _new_centers(
@@ -474,31 +474,39 @@ def lloyd_step(
 def _dense_pass(
     kernels, X: np.ndarray, centers: np.ndarray, c_sq: np.ndarray, w: np.ndarray,
     labels: np.ndarray, threads: int, unit_weight: bool, old: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
-    """The compiled assignment of dense C-ordered rows into ``labels``, the
-    per-cluster sums of ``w x`` and of ``w`` (float64), added in chunk order
-    (the same on any number of threads), and how many labels differ from
-    ``old`` (0 where None)."""
+    moving: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:  # fmt: skip
+    """The compiled assignment of dense C-ordered rows into ``labels``; the
+    per-cluster sums of ``w x``, of ``w`` (float64) and the rows of positive
+    weight, added in chunk order (the same on any number of threads); and
+    how many labels differ from ``old`` (0 where None). ``moving``: the sums
+    are those of the rows whose label changed, moved from their ``old``
+    cluster (see ``lloyd_chunk``)."""
     (n, d), k = X.shape, centers.shape[0]
     C = np.ascontiguousarray(centers)
     rows = _sub_block_rows(k, centers.dtype.itemsize)
     Cp, csq = kernels.panels_for(C, c_sq)
     old = labels if old is None else old
+    blocks = _chunks(n, k * d, sums=k * d)
+    nb = len(blocks)
+    sums, weights = np.zeros((nb, k, d)), np.zeros((nb, k))
+    npos = np.zeros((nb, k), dtype=np.int64)
+    index = {start: b for b, (start, _) in enumerate(blocks)}
 
-    def work(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, int]:
-        sums = np.zeros((k, d), dtype=np.float64)
-        wsum = np.zeros(k, dtype=np.float64)
-        changed = kernels.lloyd_chunk(
-            X, C, c_sq, Cp, csq, w, labels, old, sums, wsum, start, stop, rows, unit_weight
-        )
-        return sums, wsum, changed
+    def work(start: int, stop: int) -> int:
+        b = index[start]
+        return kernels.lloyd_chunk(
+            X, C, c_sq, Cp, csq, w, labels, old, sums[b], weights[b], npos[b], start, stop,
+            rows, unit_weight, moving,
+        )  # fmt: skip
 
-    sums, weights, changed = np.zeros((k, d)), np.zeros(k), 0
-    for part, wpart, count in _run_blocks(work, _chunks(n, k * d, sums=k * d), threads):
-        sums += part
-        weights += wpart
-        changed += count
-    return sums, weights, changed
+    changed = sum(_run_blocks(work, blocks, threads))
+    total, wtotal, ntotal = sums[0], weights[0], npos[0]
+    for b in range(1, nb):  # chunk order: the same sums on any number of threads
+        total += sums[b]
+        wtotal += weights[b]
+        ntotal += npos[b]
+    return total, wtotal, ntotal, changed
 
 
 #: Sums that move with the rows pay from this many features (fewer: a row's
@@ -580,34 +588,16 @@ class PlainLloyd:
         c_sq = np.einsum("ij,ij->i", C, C)  # as lloyd_step: the same products
         new, old = self._spare, self.labels
         moved = old is not None and delta_pays(d, self._changed / n)
-        if not moved:
-            self.sums, self.weights, changed = _dense_pass(
-                kern, X, C, c_sq, w, new, self.threads, self.unit_weight, old
-            )
-            if self.unit_weight:  # (counts, exact in float64)
-                self.npos = self.weights.astype(np.int64)
-            else:
-                self.npos = np.bincount(new[w > 0], minlength=k).astype(np.int64)
-            changed = n if old is None else changed
+        sums, weights, npos, changed = _dense_pass(
+            kern, X, C, c_sq, w, new, self.threads, self.unit_weight, old, moved
+        )
+        if moved:
+            self.sums += sums
+            self.weights += weights
+            self.npos += npos
         else:
-            Cp, csq = kern.panels_for(C, c_sq)
-            nb = len(self._blocks)
-            parts, wparts = np.zeros((nb, k, d)), np.zeros((nb, k))
-            nparts = np.zeros((nb, k), dtype=np.int64)
-            index = {start: b for b, (start, _) in enumerate(self._blocks)}
-
-            def work(start: int, stop: int) -> int:
-                b = index[start]
-                return kern.lloyd_delta_chunk(
-                    X, C, c_sq, Cp, csq, w, old, new, parts[b], wparts[b], nparts[b],
-                    start, stop, self._rows,
-                )  # fmt: skip
-
-            changed = sum(_run_blocks(work, self._blocks, self.threads))
-            for b in range(nb):  # chunk order: the same sums on any number of threads
-                self.sums += parts[b]
-                self.weights += wparts[b]
-                self.npos += nparts[b]
+            self.sums, self.weights, self.npos = sums, weights, npos
+            changed = n if old is None else changed
         self._spare = np.empty(n, dtype=np.intp) if old is None else old
         self.labels = new
         self._changed = changed

@@ -33,7 +33,6 @@ __all__ = [
     "centre_chunk",
     "column_sums",
     "lloyd_chunk",
-    "lloyd_delta_chunk",
     "move_row",
     "own_sq_distances_chunk",
     "panels_for",
@@ -195,76 +194,6 @@ def _nearest(
         out[i] = lab[i]
 
 
-@njit(nogil=True, cache=True)
-def lloyd_chunk(
-    X: np.ndarray,
-    centers: np.ndarray,
-    c_sq: np.ndarray,
-    Cp: np.ndarray,
-    csq: np.ndarray,
-    w: np.ndarray,
-    labels: np.ndarray,
-    old: np.ndarray,
-    sums: np.ndarray,
-    wsum: np.ndarray,
-    start: int,
-    stop: int,
-    rows: int,
-    unit: bool,
-) -> int:  # pragma: no cover - compiled; covered through lloyd_step's tests
-    """Nearest centre of rows ``start:stop`` into ``labels``; the chunk's
-    ``sum(w * x)`` (float64 whatever X's dtype) and ``sum(w)`` per centre are
-    added to ``sums`` and ``wsum`` (given zero: then they are the chunk's).
-    ``unit``: every weight is 1; ``w`` is not read and the products
-    ``1 * x`` are skipped (the same sums: 8% of a step at 1e6 x 2, k = 8).
-    Returns the number of rows whose label differs from ``old`` (``labels``
-    itself where there are no earlier labels: 0), counted while the labels
-    are in cache.
-
-    The sums are kept in arrays of this call's own until the end: ``sums``
-    and ``wsum`` of neighbouring chunks may share cache lines, and writing
-    them row by row from two threads costs more than the step's arithmetic
-    (see :func:`centre_chunk`)."""
-    k, d = centers.shape
-    best, lab, panels = _buffers(X, Cp, csq, rows)
-    acc = np.zeros((k, d))
-    wacc = np.zeros(k)
-    changed = 0
-    for a in range(start, stop, rows):
-        b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
-        now, before = labels[a:b], old[a:b]  # (views indexed from 0: SIMD compares)
-        for r in range(b - a):
-            changed += np.intp(now[r] != before[r])
-        if unit and d == 2:  # constant column indices: the same additions in the same
-            # order; the sums 30% faster (one core), fits of 1e6 x 2 (k = 8) 6-14%
-            for i in range(a, b):
-                arg = lab[i - a]
-                wacc[arg] += 1.0
-                acc[arg, 0] += X[i, 0]
-                acc[arg, 1] += X[i, 1]
-        elif unit:
-            for i in range(a, b):
-                arg = lab[i - a]
-                wacc[arg] += 1.0
-                srow, xrow = acc[arg], X[i]  # 1-D views indexed from 0: vectorised
-                for f in range(d):
-                    srow[f] += xrow[f]
-        else:
-            for i in range(a, b):
-                arg = lab[i - a]
-                wi = w[i]
-                wacc[arg] += wi
-                srow, xrow = acc[arg], X[i]
-                for f in range(d):
-                    srow[f] += wi * xrow[f]
-    for j in range(k):
-        wsum[j] += wacc[j]
-        for f in range(d):
-            sums[j, f] += acc[j, f]
-    return changed
-
-
 @njit(nogil=True, cache=True, inline="always")
 def move_row(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cover - compiled
     """Row ``i`` joins cluster ``new`` (and leaves ``old`` unless ``full_sums``
@@ -293,32 +222,45 @@ def move_row(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cove
 
 
 @njit(nogil=True, cache=True)
-def lloyd_delta_chunk(
+def lloyd_chunk(
     X: np.ndarray,
     centers: np.ndarray,
     c_sq: np.ndarray,
     Cp: np.ndarray,
     csq: np.ndarray,
     w: np.ndarray,
-    old: np.ndarray,
     labels: np.ndarray,
+    old: np.ndarray,
     sums: np.ndarray,
     wsum: np.ndarray,
     npos: np.ndarray,
     start: int,
     stop: int,
     rows: int,
-) -> int:  # pragma: no cover - compiled; covered through PlainLloyd's tests
-    """Nearest centre of rows ``start:stop`` into ``labels``, as :func:`lloyd_chunk`;
-    each row whose label differs from ``old`` moves its ``w x`` between the two
-    clusters' ``sums`` (and ``w``, and 1 where ``w > 0``, between ``wsum`` and
-    ``npos``): the chunk's change of the sums, added to those given (zero: then
-    they are the change). Returns the number of rows that changed cluster.
+    unit: bool,
+    moving: bool,
+) -> int:  # pragma: no cover - compiled; covered through lloyd_step's tests
+    """Nearest centre of rows ``start:stop`` into ``labels``, and the chunk's
+    per-cluster sums added to ``sums`` (``w x``, float64 whatever X's dtype),
+    ``wsum`` (``w``) and ``npos`` (1 where ``w > 0``), given zero: then they
+    are the chunk's. Returns the number of rows whose label differs from
+    ``old`` (``labels`` itself where there are no earlier labels: 0), counted
+    while the labels are in cache.
 
-    After the first steps few rows change (1e5 x 64 uniform rows, k = 10:
-    2-10% a step), so this skips most of the sums, a third of
-    :func:`lloyd_chunk`'s time there (one core: 1.9 ms a step, 1.2 ms without
-    the sums)."""
+    ``moving``: the sums are the change of sums kept across steps: only a row
+    whose label differs from ``old`` counts, its ``w x`` moved from the old
+    cluster to the new (:class:`._lloyd.PlainLloyd`). After the first steps
+    few rows change (1e5 x 64 uniform rows, k = 10: 2-10% a step), and
+    adding every row was a third of a step there (one core: 1.9 ms a step,
+    1.2 ms without the sums). ``unit``: every weight is 1; ``w`` is not read
+    and the products ``1 * x`` are skipped (the same sums: 8% of a step at
+    1e6 x 2, k = 8).
+
+    The sums are kept in arrays of this call's own until the end: ``sums``
+    and ``wsum`` of neighbouring chunks may share cache lines, and writing
+    them row by row from two threads costs more than the step's arithmetic
+    (see :func:`centre_chunk`). One kernel for both kinds of step: each
+    compiles its own copy of every panel shape."""
     k, d = centers.shape
     best, lab, panels = _buffers(X, Cp, csq, rows)
     acc = np.zeros((k, d))
@@ -330,20 +272,49 @@ def lloyd_delta_chunk(
         b = min(a + rows, stop)
         _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
         now, before = labels[a:b], old[a:b]  # (views indexed from 0: SIMD compares)
-        m = 0
-        for r in range(b - a):  # the rows that moved, without a branch per row
-            moved[m] = r
-            m += np.intp(now[r] != before[r])
-        for q in range(m):
-            r = moved[q]
-            move_row(X, a + r, w, before[r], now[r], acc, wacc, nacc, False)
-        changed += m
-    if changed:  # (the chunk's own arrays: see lloyd_chunk)
+        if moving:
+            m = 0
+            for r in range(b - a):  # the rows that moved, without a branch per row
+                moved[m] = r
+                m += np.intp(now[r] != before[r])
+            for q in range(m):
+                r = moved[q]
+                move_row(X, a + r, w, before[r], now[r], acc, wacc, nacc, False)
+            changed += m
+            continue
+        for r in range(b - a):
+            changed += np.intp(now[r] != before[r])
+        if unit and d == 2:  # constant column indices: the same additions in the same
+            # order; the sums 30% faster (one core), fits of 1e6 x 2 (k = 8) 6-14%
+            for i in range(a, b):
+                arg = lab[i - a]
+                wacc[arg] += 1.0
+                acc[arg, 0] += X[i, 0]
+                acc[arg, 1] += X[i, 1]
+        elif unit:
+            for i in range(a, b):
+                arg = lab[i - a]
+                wacc[arg] += 1.0
+                srow, xrow = acc[arg], X[i]  # 1-D views indexed from 0: vectorised
+                for f in range(d):
+                    srow[f] += xrow[f]
+        else:
+            for i in range(a, b):
+                arg = lab[i - a]
+                wi = w[i]
+                wacc[arg] += wi
+                nacc[arg] += wi > 0
+                srow, xrow = acc[arg], X[i]
+                for f in range(d):
+                    srow[f] += wi * xrow[f]
+    if unit and not moving:
         for j in range(k):
-            wsum[j] += wacc[j]
-            npos[j] += nacc[j]
-            for f in range(d):
-                sums[j, f] += acc[j, f]
+            nacc[j] = np.int64(wacc[j])  # (counts, exact in float64)
+    for j in range(k):
+        wsum[j] += wacc[j]
+        npos[j] += nacc[j]
+        for f in range(d):
+            sums[j, f] += acc[j, f]
     return changed
 
 
