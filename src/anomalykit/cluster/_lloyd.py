@@ -564,14 +564,12 @@ class PlainLloyd:
     ) -> None:
         self._kernels = _compiled_kernels("numba")
         self.X = np.ascontiguousarray(X)
-        (n, d), k = self.X.shape, int(n_clusters)
+        n, k = self.X.shape[0], int(n_clusters)
         self.w = np.ascontiguousarray(sample_weight, dtype=np.float64)
         self.n_clusters = k
         self.threads = engine_threads() if threads is None else threads
         self.unit_weight = unit_weight
         self.x_sq_norms, self.spherical = x_sq_norms, spherical
-        self._blocks = _chunks(n, k * d, sums=k * d)
-        self._rows = _sub_block_rows(k, self.X.dtype.itemsize)
         self._spare = np.empty(n, dtype=np.intp)  # the array the next step writes
         self.labels: np.ndarray | None = None
         self._changed = n  # labels changed by the last step
@@ -583,7 +581,7 @@ class PlainLloyd:
         """Labels w.r.t. ``centers`` and the sums brought up to date; returns the
         number of labels that changed (every row on a first pass)."""
         kern, X, w = self._kernels, self.X, self.w
-        (n, d), k = X.shape, self.n_clusters
+        n, d = X.shape
         C = np.ascontiguousarray(centers, dtype=X.dtype)
         c_sq = np.einsum("ij,ij->i", C, C)  # as lloyd_step: the same products
         new, old = self._spare, self.labels
