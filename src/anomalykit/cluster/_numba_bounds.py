@@ -61,8 +61,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._utils._numba_cache import salt_kernel_caches
 from ._numba_kernels import move_row, products
 from ._numba_panels import PANEL_ROWS_MAX, panel_products, panels_for
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
 
 __all__ = ["bounded_chunk", "center_distances", "panels_for", "row_norm64_chunk"]
 

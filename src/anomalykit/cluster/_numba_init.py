@@ -25,8 +25,11 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._utils._numba_cache import salt_kernel_caches
 from ._numba_panels import PANEL_ROWS_MAX, panel_rows, panels_for
 from ._numba_panels import splat as splat_ir
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
 
 __all__ = ["LANES", "panels_for", "shifted_sq_norms_chunk", "trial_chunk", "update_chunk"]
 

@@ -25,7 +25,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._utils._numba_cache import salt_kernel_caches
 from ._numba_panels import PANEL_ROWS_MAX, nearest_panels, panels_for
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
 
 __all__ = [
     "assign_chunk",

@@ -50,6 +50,10 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._utils._numba_cache import salt_kernel_caches
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
+
 __all__ = [
     "nearest_panels",
     "pack_panels",

@@ -45,6 +45,10 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._utils._numba_cache import salt_kernel_caches
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
+
 __all__ = ["moments_diag", "moments_full", "score_diag", "score_full"]
 
 #: FMA contraction and reassociation of sums (for SIMD reductions); no

@@ -19,6 +19,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .._utils._numba_cache import salt_kernel_caches
+
+salt_kernel_caches()  # (before the first @njit: see _numba_cache)
+
 __all__ = ["block_row_sums"]
 
 
