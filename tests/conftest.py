@@ -1,16 +1,13 @@
 """Shared fixtures: the location of the project's shared data (tests skip without it).
 
-Also, before anything imports Numba: compiled kernels are cached in a directory
-named by a hash of every source file that uses Numba. Numba checks a cached
-function against its own file only, so a kernel that calls another module's
-kernel (``_numba_kernels._nearest`` -> ``_numba_panels.nearest_panels``) would
-otherwise keep the old callee after that module is edited, and the tests would
-pass on code that no longer exists. A ``NUMBA_CACHE_DIR`` set by the caller wins.
+Also, before anything imports Numba: compiled kernels are cached under
+``.numba_cache`` at the repository's root rather than beside the sources (a
+``NUMBA_CACHE_DIR`` set by the caller wins). Their cache key covers every
+kernel file (``anomalykit._utils._numba_cache``), so a kernel that inlines
+another module's code never runs a stale copy after that module is edited.
 """
 
-import hashlib
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,24 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
-
-def _numba_cache_dir() -> Path:
-    digest = hashlib.sha256()
-    for path in sorted((REPO / "src" / "anomalykit").rglob("*.py")):
-        text = path.read_bytes()
-        if b"numba" in text:
-            digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + text)
-    root = REPO / ".numba_cache"
-    here = root / digest.hexdigest()[:16]
-    if root.is_dir():  # caches of older sources: never read again
-        for old in root.iterdir():
-            if old != here:
-                shutil.rmtree(old, ignore_errors=True)
-    return here
-
-
-if "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = str(_numba_cache_dir())
+os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ and its centres up to the rounding of the incrementally updated sums.
 
 import numpy as np
 import pytest
+from lloyd_cases import CENTRE_TOL, blobs, rows
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import make_blobs
 
@@ -14,18 +15,6 @@ from anomalykit.cluster import _kmeans, _lloyd
 from anomalykit.cluster._lloyd import BoundedLloyd, lloyd_bounded, lloyd_step, use_bounds
 
 pytest.importorskip("numba")
-
-CENTRE_TOL = {np.float32: 1e-4, np.float64: 1e-10}
-
-
-def blobs(n=6000, d=8, centers=6, std=1.5, dtype=np.float64, seed=0):
-    X = make_blobs(n, d, centers=centers, cluster_std=std, random_state=seed)[0]
-    return np.ascontiguousarray(X - X.mean(axis=0), dtype=dtype)
-
-
-def rows(X, k, seed=1):
-    return X[np.random.default_rng(seed).choice(len(X), k, replace=False)].copy()
-
 
 # (n_groups, max_candidates): Hamerly, Yinyang, one group per centre (Elkan's bounds);
 # candidates never one by one (every unsettled row through BLAS), the cost model's

@@ -6,23 +6,17 @@ centres up to the rounding of the sums that move with the rows.
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs
+from lloyd_cases import CENTRE_TOL, blobs, rows
 
 from anomalykit.cluster import _kmeans, _lloyd
 from anomalykit.cluster._lloyd import PlainLloyd, delta_pays, lloyd_step
 
 pytest.importorskip("numba")
 
-CENTRE_TOL = {np.float32: 1e-4, np.float64: 1e-10}
 
-
-def data(n=6000, d=24, centers=6, std=4.0, dtype=np.float64, seed=0):
-    X = make_blobs(n, d, centers=centers, cluster_std=std, random_state=seed)[0]
-    return np.ascontiguousarray(X - X.mean(axis=0), dtype=dtype)
-
-
-def rows(X, k, seed=1):
-    return X[np.random.default_rng(seed).choice(len(X), k, replace=False)].copy()
+def data(**kw):
+    """Blobs of 24 features, wider than :func:`blobs`' (rows change cluster for longer)."""
+    return blobs(**{"d": 24, "std": 4.0, **kw})
 
 
 def fresh_sums(X, labels, w, k):

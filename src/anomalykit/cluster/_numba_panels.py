@@ -283,69 +283,20 @@ class _Panel:
     def splat(self, scalar, vec=None):
         return splat(self.builder, scalar, vec or self.vec)
 
-    def group_row(self, at, g, array=None):
-        """``X.flat[at : at + g]`` (or ``array``'s) repeated across the vector
-        (one broadcast load: a 128- or 256-bit one for 4 or 8 float32)."""
+    def row_values(self, at, g, array=None):
+        """``X.flat[at : at + g]`` (or ``array``'s) repeated across the vector: one
+        broadcast load (of a value, or a 64-, 128- or 256-bit group of them)."""
         b, L = self.builder, self.L
+        if g == 1:
+            return self.splat(b.load(b.gep((array or self.xa).data, [at])))
         part = ir.VectorType(self.fty, g)
         ptr = b.bitcast(b.gep((array or self.xa).data, [at]), part.as_pointer())
         value = b.load(ptr, align=self.align)
         return b.shuffle_vector(value, value, ir.Constant(self.i32v(L), list(range(g)) * (L // g)))
 
-    def grouped(self, R, g, V):
-        """``acc[r][0]``: the products of row ``row + r`` with the panel's
-        ``V * L / g`` centres, one value a lane (lanes past them repeat some).
-
-        The *grouped* layout (``g`` = 4 or 8 features of a centre side by
-        side, ``L / g`` centres a vector, ``V <= g`` vectors; ``d`` a multiple
-        of ``g``): each multiply-add takes ``g`` features of a row at once,
-        lane ``q g + e`` of vector ``v`` summing, in order, the products of
-        the features ``e, e + g, e + 2g, ...`` with centre ``v L / g + q``.
-        Then the ``g`` partial sums of each centre are added pairwise,
-        ``e`` with ``e + g / 2`` first (:meth:`fold`), the vectors merged two
-        at a time on the way (an odd last one with itself), so centre ``j``
-        ends in lane ``j``: ``g / L`` of the multiply-adds of one vector a
-        centre where ``k`` is far from a multiple of ``L`` (10 centres of 64
-        features, float32: 40 against 64)."""
-        b, n, L = self.builder, self.n, self.L
-        steps = b.sdiv(self.d, n(g))  # = Cp.shape[1]
-        fma = self.function("llvm.fma", 3)
-        entry = b.block
-        loop = b.append_basic_block("grouped_features")
-        done = b.append_basic_block("grouped_done")
-        b.branch(loop)
-        b.position_at_end(loop)
-        s = b.phi(self.intp)
-        s.add_incoming(n(0), entry)
-        acc = [[b.phi(self.vec) for _ in range(V)] for _ in range(R)]
-        zero = ir.Constant(self.vec, [0.0] * L)
-        for phis in acc:
-            for phi in phis:
-                phi.add_incoming(zero, entry)
-        cvec = self.centres(steps, s, V)
-        fs = b.mul(s, n(g))
-        if self.sa is not None:
-            sv = self.group_row(fs, g, self.sa)
-        new = []
-        for r in range(R):
-            at = b.add(b.mul(b.add(self.row, n(r)), self.d), fs)
-            xr = self.group_row(at, g)
-            if self.sa is not None:
-                xr = b.fsub(xr, sv)
-            new.append([b.call(fma, [xr, cvec[v], acc[r][v]]) for v in range(V)])
-        s_next = b.add(s, n(1))
-        end = b.block
-        s.add_incoming(s_next, end)
-        for r in range(R):
-            for v in range(V):
-                acc[r][v].add_incoming(new[r][v], end)
-        b.cbranch(b.icmp_signed("<", s_next, steps), loop, done)
-        b.position_at_end(done)
-        return [[self.fold(vectors, g)] for vectors in new]
-
     def fold(self, vectors, g):
         """One vector of single sums from ``vectors`` of ``L / g`` centres with
-        ``g`` partial sums each (:meth:`grouped`): halve the partial sums
+        ``g`` partial sums each (the grouped layout): halve the partial sums
         ``log2(g)`` times, two vectors into one each time."""
         b, L = self.builder, self.L
         h = g
@@ -377,14 +328,25 @@ class _Panel:
         products of the even (``e = 0``) or odd features in order, an odd
         last feature alone; then ``acc[r][0]`` (``L / 2`` values) is the even
         sum plus the odd one. Half the multiply-adds of one vector a centre
-        lane for up to ``L / 2`` centres."""
+        lane for up to ``L / 2`` centres.
+
+        ``T < 0``, the *grouped* layout (:func:`grouped_code`: ``g`` = 4 or 8
+        features of a centre side by side, ``L / g`` centres a vector, ``V <=
+        g`` vectors; ``d`` a multiple of ``g``): each multiply-add takes ``g``
+        features of a row at once, lane ``q g + e`` of vector ``v`` summing,
+        in order, the products of the features ``e, e + g, e + 2g, ...`` with
+        centre ``v L / g + q``. Then the ``g`` partial sums of each centre are
+        added pairwise, ``e`` with ``e + g / 2`` first (:meth:`fold`), the
+        vectors merged two at a time on the way (an odd last one with itself),
+        so that ``acc[r][0]`` holds centre ``j`` in lane ``j`` (lanes past the
+        panel's centres repeat some): ``g / L`` of the multiply-adds of one
+        vector a centre where ``k`` is far from a multiple of ``L`` (10
+        centres of 64 features, float32: 40 against 64)."""
         b, n, L = self.builder, self.n, self.L
-        if T < 0:
-            return self.grouped(R, *grouped_layout(T))
         pairs = T == 0
-        T, step = (1, 2) if pairs else (T, 1)
-        rounds = b.sdiv(self.d, n(2)) if pairs else self.d  # (pairs: d >= 2)
-        groups = b.sdiv(b.add(self.d, n(1)), n(2)) if pairs else self.d  # Cp.shape[1]
+        g, V = grouped_layout(T) if T < 0 else (2, 1) if pairs else (1, T)
+        rounds = b.sdiv(self.d, n(g))  # (pairs: d >= 2)
+        groups = b.sdiv(b.add(self.d, n(1)), n(2)) if pairs else rounds  # Cp.shape[1]
         fma = self.function("llvm.fma", 3)
         entry = b.block
         loop = b.append_basic_block("panel_features")
@@ -393,30 +355,32 @@ class _Panel:
         b.position_at_end(loop)
         f = b.phi(self.intp)
         f.add_incoming(n(0), entry)
-        acc = [[b.phi(self.vec) for _ in range(T)] for _ in range(R)]
+        acc = [[b.phi(self.vec) for _ in range(V)] for _ in range(R)]
         zero = ir.Constant(self.vec, [0.0] * L)
         for phis in acc:
             for phi in phis:
                 phi.add_incoming(zero, entry)
-        cvec = self.centres(groups, f, T)
-        fs = b.mul(f, n(step))
+        cvec = self.centres(groups, f, V)
+        fs = b.mul(f, n(g))
         if self.sa is not None:
-            sv = self.pair(fs, self.sa) if pairs else self.splat(b.load(b.gep(self.sa.data, [fs])))
+            sv = self.row_values(fs, g, self.sa)
         new = []
         for r in range(R):
             at = b.add(b.mul(b.add(self.row, n(r)), self.d), fs)
-            xr = self.pair(at) if pairs else self.splat(b.load(b.gep(self.xa.data, [at])))
+            xr = self.row_values(at, g)
             if self.sa is not None:
                 xr = b.fsub(xr, sv)
-            new.append([b.call(fma, [xr, cvec[t], acc[r][t]]) for t in range(T)])
+            new.append([b.call(fma, [xr, cvec[v], acc[r][v]]) for v in range(V)])
         f_next = b.add(f, n(1))
         end = b.block
         f.add_incoming(f_next, end)
         for r in range(R):
-            for t in range(T):
-                acc[r][t].add_incoming(new[r][t], end)
+            for v in range(V):
+                acc[r][v].add_incoming(new[r][v], end)
         b.cbranch(b.icmp_signed("<", f_next, rounds), loop, done)
         b.position_at_end(done)
+        if T < 0:
+            return [[self.fold(vectors, g)] for vectors in new]
         if not pairs:
             return new
         with b.if_then(b.icmp_signed("!=", groups, rounds)):  # an odd last feature
@@ -455,15 +419,6 @@ class _Panel:
         b, n, L = self.builder, self.n, self.L
         base = b.mul(b.add(b.mul(self.pan, groups), f), n(L * T))
         return [self.vload(b.gep(self.ca.data, [b.add(base, n(t * L))])) for t in range(T)]
-
-    def pair(self, at, array=None):
-        """``X.flat[at : at + 2]`` (or ``array``'s) repeated across the vector
-        (one broadcast load)."""
-        b, L = self.builder, self.L
-        two = ir.VectorType(self.fty, 2)
-        ptr = b.bitcast(b.gep((array or self.xa).data, [at]), two.as_pointer())
-        value = b.load(ptr, align=self.align)
-        return b.shuffle_vector(value, value, ir.Constant(self.i32v(L), [0, 1] * (L // 2)))
 
     @staticmethod
     def i32v(count):
