@@ -544,8 +544,9 @@ class PlainLloyd:
     (copied), which its count of changed labels refers to (default: none,
     every label counts as changed). The attribute ``labels`` holds the last
     step's labels; its array is written again two steps later (copy it to
-    keep it). ``moved`` (for tests): whether the last step moved the sums. ``x_sq_norms`` and ``spherical``: as
-    :func:`lloyd_step`'s, for re-seeding and normalising the centres.
+    keep it). ``moved`` (for tests): whether the last step moved the sums.
+    ``x_sq_norms`` and ``spherical``: as :func:`lloyd_step`'s, for re-seeding
+    and normalising the centres.
 
     Prior validation of data is assumed: dense, finite, float32 or float64.
     """
