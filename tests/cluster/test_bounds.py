@@ -308,6 +308,25 @@ def test_a_run_takes_up_the_bounds_where_they_pay(kind, d, k, taken_up, monkeypa
     assert n_iter == ref[2]
 
 
+@pytest.mark.parametrize(("d", "k", "probed"), [(64, 10, False), (8, 32, False), (64, 64, True)])
+def test_a_run_probes_only_where_the_bounds_could_pay(d, k, probed, monkeypatch):
+    # Where even a pass that settles every row by its bounds would cost over
+    # _PROBE_HOPE plain steps (the cost model: few products per row), the run
+    # never probes, and its result is the plain loop's.
+    X, C = probe_data("blobs", d, k)
+    costs = _lloyd._Costs.of(k, d, X.itemsize, _lloyd.default_groups(len(X), k))
+    assert (costs.bound_row <= _lloyd._PROBE_HOPE * costs.plain_row) == probed
+    calls = []
+    real = _lloyd.bounds_would_pay
+    monkeypatch.setattr(_lloyd, "bounds_would_pay", lambda *a: calls.append(1) or real(*a))
+    w = np.ones(len(X))
+    labels, centers, n_iter, _ = lloyd_bounded(X, C, w, 12, 0.0)
+    assert bool(calls) == probed
+    ref = _kmeans._lloyd_plain(X, C, w, None, 12, 0.0, False)
+    np.testing.assert_array_equal(labels, ref[0])
+    assert n_iter == ref[2]
+
+
 def test_bounds_from_the_first_step_outlast_their_costly_first_passes():
     # Blobs: passes cost 2.2, 1.8, 1.6 plain steps, then 0.5 and less (cost
     # model). Falling costs are not counted against the bounds; two rising or
