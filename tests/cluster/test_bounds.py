@@ -324,6 +324,7 @@ def test_a_run_probes_only_where_the_bounds_could_pay(d, k, probed, monkeypatch)
     assert bool(calls) == probed
     ref = _kmeans._lloyd_plain(X, C, w, None, 12, 0.0, False)
     np.testing.assert_array_equal(labels, ref[0])
+    np.testing.assert_allclose(centers, ref[1], rtol=0, atol=1e-4)
     assert n_iter == ref[2]
 
 
