@@ -264,10 +264,12 @@ def run_chunks(
     try:
         worker()
     finally:
-        for future in futures:
-            future.result()
-        if plan:
-            _set_affinity(plan)
+        try:
+            for future in futures:
+                future.result()
+        finally:  # (also when an interrupt arrives while waiting)
+            if plan:
+                _set_affinity(plan)
     if errors:
         raise min(errors, key=lambda e: e[:2])[2]
     return results

@@ -1190,9 +1190,9 @@ def lloyd_bounded(
         # the groups of centres, of the bounds and the probes: from the initial centres
         t = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
         group = _center_groups(centers, t)
-        sample = _probe_rows(X)  # (the probes' rows, kept for the run)
         costs = _Costs.of(k, X.shape[1], X.dtype.itemsize, t)
         hopeful = costs.bound_row <= _PROBE_HOPE * costs.plain_row
+        sample = _probe_rows(X) if hopeful else None  # (the probes' rows, kept for the run)
         if settled_share is None:
             start = bounds_pay_at_once(X, centers, sample)
         else:
