@@ -156,6 +156,21 @@ def test_run_chunks_restores_the_callers_affinity_after_an_error(monkeypatch):
 
 
 @can_pin
+def test_the_callers_affinity_is_restored_when_waiting_for_a_worker_fails(monkeypatch):
+    # (as when an interrupt arrives while the caller waits for its workers)
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    before = os.sched_getaffinity(0)
+
+    def broken(cpus):
+        raise RuntimeError("the worker could not start")
+
+    monkeypatch.setattr(_threads, "_pin_worker", broken)
+    with pytest.raises(RuntimeError, match="could not start"):
+        run_chunks(lambda a, b: a, [(0, 1), (1, 2)], 2)
+    assert os.sched_getaffinity(0) == before
+
+
+@can_pin
 def test_run_chunks_leaves_the_threads_alone_when_told_to(monkeypatch):
     monkeypatch.setattr(_threads, "PIN_THREADS", False)
     monkeypatch.setattr(_threads, "_WORKER", threading.local())  # (workers pinned earlier)
