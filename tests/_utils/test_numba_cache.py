@@ -57,3 +57,25 @@ def test_other_functions_keep_numbas_own_locator(tmp_path):
     exec(compile(source.read_text(), str(source), "exec"), namespace)
     assert _numba_cache._SaltedLocator.from_function(namespace["f"], str(source)) is None
     assert caching.CacheImpl._locator_classes[0] is _numba_cache._SaltedLocator
+
+
+def test_numba_can_warn_about_an_uncachable_kernel_through_the_salted_locator():
+    # Numba names the source file in that warning from the locator's _py_file
+    import warnings
+    from types import SimpleNamespace
+
+    from numba.core.caching import CompileResultCacheImpl
+
+    from anomalykit.cluster import _numba_kernels
+
+    impl = CompileResultCacheImpl(_numba_kernels.lloyd_chunk.py_func)
+    assert isinstance(impl._locator, _numba_cache._SaltedLocator)
+    result = SimpleNamespace(
+        lifted=(),
+        library=SimpleNamespace(has_dynamic_globals=True),
+        fndesc=SimpleNamespace(qualname="k"),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not impl.check_cachable(result)
+    assert any(str(w.filename).endswith("_numba_kernels.py") for w in caught)

@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits, load_iris, load_wine, make_blobs
 from sklearn.exceptions import ConvergenceWarning
 
 from anomalykit import KMeans, kmeans_plusplus
+from anomalykit._utils._fingerprint import fingerprint
 from anomalykit.cluster import _kmeans
 from anomalykit.cluster._lloyd import assign, assign_own, centre_columns, lloyd_step
 
@@ -647,3 +648,27 @@ def test_finite_rows_whose_sums_overflow_are_not_called_infinite():
         warnings.simplefilter("ignore", RuntimeWarning)  # (overflow on the way)
         with pytest.raises(ValueError, match="The inertia overflowed"):
             KMeans(2, random_state=0).fit(X)
+
+
+def test_a_dataframe_of_sparse_columns_is_checked_as_csr_rows():
+    # validate_data turns it into CSR, which the centring pass (dense rows) never sees
+    pd = pytest.importorskip("pandas")
+    A = np.random.default_rng(0).random((50, 3))
+    A[A < 0.5] = 0
+    frame = pd.DataFrame.sparse.from_spmatrix(sp.csr_matrix(A))
+    np.testing.assert_allclose(
+        KMeans(3, random_state=0).fit(frame).inertia_,
+        KMeans(3, random_state=0).fit(sp.csr_matrix(A)).inertia_,
+    )
+    A[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        KMeans(3, random_state=0).fit(pd.DataFrame.sparse.from_spmatrix(sp.csr_matrix(A)))
+
+
+def test_a_refit_with_bad_weights_still_fingerprints_the_new_rows():
+    rng = np.random.default_rng(1)
+    km = KMeans(2, random_state=0).fit(rng.random((40, 3)))
+    X = rng.random((30, 3))
+    with pytest.raises(ValueError, match="sample_weight"):
+        km.fit(X, sample_weight=-np.ones(30))
+    assert km.data_fingerprint_ == fingerprint(X)

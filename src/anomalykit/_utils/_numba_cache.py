@@ -72,6 +72,8 @@ class _SaltedLocator(caching._CacheLocator):
 
     def __init__(self, inner: caching._CacheLocator) -> None:
         self._inner = inner
+        # (Numba names the file in its "cannot cache" warning from this attribute)
+        self._py_file = getattr(inner, "_py_file", None)
 
     def ensure_cache_path(self) -> None:
         self._inner.ensure_cache_path()
