@@ -32,7 +32,7 @@ def test_every_step_equals_lloyd_step(dtype, weights):
     k = 10
     w = np.ones(len(X))
     if weights == "some zero":
-        w = np.random.default_rng(2).uniform(0, 3, len(X))
+        w = np.random.default_rng(2).uniform(0.5, 3, len(X))  # (within moving sums' ratio)
         w[::7] = 0
     engine = PlainLloyd(X, w, k, threads=2, unit_weight=weights == "unit")
     plain = moving = rows(X, k)
@@ -137,3 +137,30 @@ def test_the_plain_loop_moves_sums_only_where_they_pay(monkeypatch):
             ref = step.centers
         np.testing.assert_array_equal(labels, step.labels)
         np.testing.assert_allclose(centers, ref, rtol=0, atol=1e-10)
+
+
+def test_weights_far_apart_keep_the_sums_fresh(monkeypatch):
+    # A heavy row leaving a cluster would take the light rows' digits with it
+    # from moved sums: with weights 1e10 apart no step moves them, in PlainLloyd
+    # or through the bounds, and the centres stay the plain step's.
+    X = data(n=4000, d=16)
+    k = 6
+    w = np.ones(len(X))
+    w[::50] = 1e10
+    assert not _lloyd.weights_allow_moving(w) and _lloyd.weights_allow_moving(np.r_[0.0, w[1:50]])
+    engine = PlainLloyd(X, w, k)
+    plain = moving = rows(X, k)
+    for _ in range(10):
+        ref = lloyd_step(X, plain, w)
+        got = engine.step(moving)
+        assert not engine.moved
+        np.testing.assert_array_equal(got.labels, ref.labels)
+        np.testing.assert_array_equal(got.centers, ref.centers)  # summed afresh: bit for bit
+        plain, moving = ref.centers, got.centers
+    started = []
+    real = _lloyd.BoundedLloyd
+    monkeypatch.setattr(
+        _lloyd, "BoundedLloyd", lambda *a, **kw: started.append(1) or real(*a, **kw)
+    )
+    _lloyd.lloyd_bounded(X, rows(X, k), w, 10, 0.0, settled_share=1.0)
+    assert not started

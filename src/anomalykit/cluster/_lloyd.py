@@ -60,6 +60,7 @@ __all__ = [
     "lloyd_step",
     "row_norms_sq",
     "update_centers",
+    "weights_allow_moving",
 ]
 
 #: Bytes of one block's (rows x k) distance matrix: small enough to stay in cache.
@@ -519,6 +520,20 @@ _DELTA_MIN_FEATURES = 16
 _DELTA_MAX_SHARE = 0.25
 
 
+#: Sums move with the rows only where the positive weights span at most this
+#: ratio: a heavy row that leaves a cluster takes its ``w x`` back out of sums
+#: that hold the light rows' too, and their digits with it (a row of weight 1e6
+#: among rows of weight 1 left centres 1.4e-10 off, of weight 1e10 1e-6 off).
+_MOVE_MAX_WEIGHT_RATIO = 1e4
+
+
+def weights_allow_moving(sample_weight: np.ndarray) -> bool:
+    """Whether per-cluster sums may move with the rows (:class:`PlainLloyd`,
+    :class:`BoundedLloyd`) for these weights (:data:`_MOVE_MAX_WEIGHT_RATIO`)."""
+    positive = sample_weight[sample_weight > 0]
+    return positive.size == 0 or positive.max() <= _MOVE_MAX_WEIGHT_RATIO * positive.min()
+
+
 def delta_pays(n_features: int, changed_share: float) -> bool:
     """Whether a step should move the sums with the rows that change cluster
     (:class:`PlainLloyd`) rather than sum them afresh, given the share of the
@@ -539,8 +554,8 @@ class PlainLloyd:
     the sums were a third of a step there.
 
     A step moves the sums with the rows where :func:`delta_pays` (16 features
-    or more, at most a quarter of the labels changed by the step before),
-    else sums them afresh. ``labels``: the rows' labels before the first step
+    or more, at most a quarter of the labels changed by the step before) and
+    :func:`weights_allow_moving`, else sums them afresh. ``labels``: the rows' labels before the first step
     (copied), which its count of changed labels refers to (default: none,
     every label counts as changed). The attribute ``labels`` holds the last
     step's labels; its array is written again two steps later (copy it to
@@ -571,6 +586,7 @@ class PlainLloyd:
         self.threads = engine_threads() if threads is None else threads
         self.unit_weight = unit_weight
         self.x_sq_norms, self.spherical = x_sq_norms, spherical
+        self._may_move = unit_weight or weights_allow_moving(self.w)
         self._spare = np.empty(n, dtype=np.intp)  # the array the next step writes
         self.labels: np.ndarray | None = None
         self._changed = n  # labels changed by the last step
@@ -586,7 +602,7 @@ class PlainLloyd:
         C = np.ascontiguousarray(centers, dtype=X.dtype)
         c_sq = np.einsum("ij,ij->i", C, C)  # as lloyd_step: the same products
         new, old = self._spare, self.labels
-        moved = old is not None and delta_pays(d, self._changed / n)
+        moved = old is not None and self._may_move and delta_pays(d, self._changed / n)
         sums, weights, npos, changed = _dense_pass(
             kern, X, C, c_sq, w, new, self.threads, self.unit_weight, old, moved
         )
@@ -1163,6 +1179,8 @@ def lloyd_bounded(
     356-373 ms from the first step either way.
     ``settled_share`` (for tests) replaces both: the bounds are taken up
     after a step that changed at most that share of the labels (1: at once).
+    Weights too far apart for sums that move with the rows
+    (:func:`weights_allow_moving`) keep the run on plain steps summed afresh.
     Where the bounds stop paying (``BoundedLloyd.profitable``: uniform data in
     many dimensions, whose rows sit near several centres) the run goes on with
     plain steps. The labels are the same on either path, but for a row within
@@ -1191,9 +1209,12 @@ def lloyd_bounded(
         t = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
         group = _center_groups(centers, t)
         costs = _Costs.of(k, X.shape[1], X.dtype.itemsize, t)
-        hopeful = costs.bound_row <= _PROBE_HOPE * costs.plain_row
+        steady = unit or weights_allow_moving(sample_weight)  # (the bounds move sums)
+        hopeful = steady and costs.bound_row <= _PROBE_HOPE * costs.plain_row
         sample = _probe_rows(X) if hopeful else None  # (the probes' rows, kept for the run)
-        if settled_share is None:
+        if not steady:
+            start = False
+        elif settled_share is None:
             start = bounds_pay_at_once(X, centers, sample)
         else:
             start = settled_share >= 1
@@ -1228,7 +1249,7 @@ def lloyd_bounded(
             if engine is not None or n_iter == max_iter:
                 continue
             if settled_share is not None:
-                start = changed <= settled_share * n
+                start = steady and changed <= settled_share * n
             elif hopeful and (n_iter <= _PROBE_FIRST or n_iter % _PROBE_EVERY == 0):
                 start = bounds_would_pay(X, previous, centers, group, sample)
         own = None
