@@ -172,10 +172,31 @@ def test_the_callers_affinity_is_restored_when_waiting_for_a_worker_fails(monkey
 
 @can_pin
 def test_run_chunks_leaves_the_threads_alone_when_told_to(monkeypatch):
-    monkeypatch.setattr(_threads, "PIN_THREADS", False)
-    monkeypatch.setattr(_threads, "_WORKER", threading.local())  # (workers pinned earlier)
     before = os.sched_getaffinity(0)
-    assert _affinities_in_two_chunks()[True] == before
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    assert _affinities_in_two_chunks()[False] != before  # a worker held to another CPU
+    monkeypatch.setattr(_threads, "PIN_THREADS", False)
+    cpus = _affinities_in_two_chunks()
+    assert cpus[True] == before and cpus[False] == before  # ... and given them all back
+
+
+@can_pin
+def test_a_call_nested_in_a_pinned_callers_chunk_runs_in_that_thread(monkeypatch):
+    monkeypatch.setattr(_threads, "PIN_THREADS", True)
+    caller = threading.get_ident()
+    inner = []
+
+    def ident(c, d):
+        time.sleep(0.005)  # (long enough for an idle worker to take a chunk)
+        return threading.get_ident()
+
+    def outer(a, b):
+        if threading.get_ident() == caller:
+            inner.extend(run_chunks(ident, [(0, 1), (1, 2), (2, 3)], 2))
+        return a
+
+    assert run_chunks(outer, [(0, 1), (1, 2), (2, 3)], 2) == [0, 1, 2]
+    assert inner and set(inner) == {caller}  # no pool task started on the caller's one CPU
 
 
 @can_pin

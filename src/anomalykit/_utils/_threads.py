@@ -136,6 +136,7 @@ def thread_pool(threads: int) -> ThreadPoolExecutor:
 #: while they work (Linux; ``ANOMALYKIT_PIN_THREADS=0`` turns it off).
 PIN_THREADS = os.environ.get("ANOMALYKIT_PIN_THREADS", "1") != "0"
 _WORKER = threading.local()  # the CPUs a pool worker was last held to
+_CALLER = threading.local()  # whether a run_chunks call holds this thread to its CPU
 _GETCPU: Callable[[], int] | None = None
 
 
@@ -194,11 +195,25 @@ def _cpu_plan(threads: int) -> tuple[frozenset[int], list[frozenset[int]], set[i
     return frozenset([here]), workers, saved
 
 
-def _pin_worker(cpus: frozenset[int]) -> None:
+def _pin_worker(cpus: frozenset[int] | None) -> None:
     """Hold this pool worker to ``cpus`` (kept between calls: no system call
-    where it already is)."""
-    if getattr(_WORKER, "cpus", None) != cpus:
+    where it already is); None: leave it as it is."""
+    if cpus is not None and getattr(_WORKER, "cpus", None) != cpus:
         _WORKER.cpus = cpus if _set_affinity(cpus) else None
+
+
+def _affinity() -> frozenset[int] | None:
+    """The calling thread's CPUs, or None where the system does not say."""
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None
+
+
+def _on_cpus(cpus: frozenset[int] | None, work: Callable[[], None]) -> None:
+    """A pool task: ``work()`` on ``cpus`` (:func:`_pin_worker`)."""
+    _pin_worker(cpus)
+    work()
 
 
 def run_chunks(
@@ -221,12 +236,15 @@ def run_chunks(
     An exception stops every thread at its next chunk and is raised here once
     all have stopped: a KeyboardInterrupt first, else that of the lowest chunk.
     Called from a worker of these pools (``func`` that itself runs chunks),
-    the chunks run one after another in that worker: nested calls never wait
-    on a pool whose workers are all busy.
+    or from a caller held to its CPU by an outer call, the chunks run one
+    after another in that thread: nested calls never wait on a pool whose
+    workers are all busy, nor start threads that would inherit a one-CPU
+    affinity.
     """
     chunks = list(chunks)
     threads = min(max(1, threads), len(chunks))
-    if threads <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+    nested = getattr(_CALLER, "pinned", False)
+    if threads <= 1 or nested or threading.current_thread().name.startswith(_POOL_PREFIX):
         return [func(a, b) for a, b in chunks]
     results: list = [None] * len(chunks)
     errors: list[tuple[bool, int, BaseException]] = []
@@ -250,26 +268,25 @@ def run_chunks(
 
     pool = thread_pool(threads)
     plan = _cpu_plan(threads) if PIN_THREADS else None
-    if plan is None:
-        futures = [pool.submit(worker) for _ in range(threads - 1)]
+    if plan is None:  # (workers pinned by earlier calls go back to the caller's CPUs)
+        mask = _affinity()
+        futures = [pool.submit(_on_cpus, mask, worker) for _ in range(threads - 1)]
     else:
-
-        def pinned(cpus: frozenset[int]) -> None:
-            _pin_worker(cpus)
-            worker()
-
         caller, workers, saved = plan
-        futures = [pool.submit(pinned, cpus) for cpus in workers]
-        plan = _set_affinity(caller) and saved  # (restored below; None where refused)
+        futures = [pool.submit(_on_cpus, cpus, worker) for cpus in workers]
+    pinned = False
     try:
+        if plan is not None:
+            pinned = _CALLER.pinned = _set_affinity(caller)
         worker()
     finally:
         try:
             for future in futures:
                 future.result()
         finally:  # (also when an interrupt arrives while waiting)
-            if plan:
-                _set_affinity(plan)
+            if pinned:
+                _CALLER.pinned = False
+                _set_affinity(saved)
     if errors:
         raise min(errors, key=lambda e: e[:2])[2]
     return results

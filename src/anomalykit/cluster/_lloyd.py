@@ -546,7 +546,8 @@ class PlainLloyd:
     :func:`lloyd_step`'s compiled engine), whose per-cluster sums move with the
     rows that change cluster instead of being summed afresh.
 
-    The first :meth:`step` is :func:`lloyd_step`'s, bit for bit; later ones
+    The first :meth:`step` is :func:`lloyd_step`'s, bit for bit (centres in
+    X's dtype, to which it casts them); later ones
     give the same labels (from the same centres) and the same centres up to
     the rounding of the sums (within 1e-15 relative; the same float32
     centres in practice), as :class:`BoundedLloyd`'s. After the first steps few

@@ -255,9 +255,9 @@ def lloyd_chunk(
     cluster to the new (:class:`._lloyd.PlainLloyd`). After the first steps
     few rows change (1e5 x 64 uniform rows, k = 10: 2-10% a step), and
     adding every row was a third of a step there (one core: 1.9 ms a step,
-    1.2 ms without the sums). ``unit``: every weight is 1; ``w`` is not read
-    and the products ``1 * x`` are skipped (the same sums: 8% of a step at
-    1e6 x 2, k = 8).
+    1.2 ms without the sums). ``unit``: every weight is 1; where the sums are
+    not moving, ``w`` is not read and the products ``1 * x`` are skipped (the
+    same sums: 8% of a step at 1e6 x 2, k = 8).
 
     The sums are kept in arrays of this call's own until the end: ``sums``
     and ``wsum`` of neighbouring chunks may share cache lines, and writing
