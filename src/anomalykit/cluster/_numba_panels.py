@@ -32,7 +32,7 @@ one vector of centre lanes would leave a quarter to a half of them idle), the
 *grouped* layout takes 4 features of a row at once (a 128- or 256-bit
 broadcast) against 3 vectors of ``L / 4`` centres x 4 features, then adds
 each centre's 4 partial sums pairwise and merges the 3 vectors into one
-(:meth:`_Panel.grouped`, :meth:`_Panel.fold`): three quarters of the
+(:meth:`_Panel.products`, :meth:`_Panel.fold`): three quarters of the
 multiply-adds (one core, 1e5 x 64 float32, 10 centres: 1.32 -> 1.15 ms; at
 128 features 2.67 -> 1.93 ms). It needs ``d`` a multiple of 4, from 40
 features on (at 32 it gains nothing).
@@ -133,7 +133,7 @@ def panels_for(centers: np.ndarray, c_sq: np.ndarray) -> tuple[np.ndarray, np.nd
 def pack_grouped(
     centers: np.ndarray, c_sq: np.ndarray, g: int, V: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(Cp, csq)`` of the grouped layout (:meth:`_Panel.grouped`): panels of
+    """``(Cp, csq)`` of the grouped layout (:meth:`_Panel.products`): panels of
     ``W = V L / g`` centres, ``Cp[p, s, v L + q g + e] = centers[p W + v L / g
     + q, s g + e]`` (zero past the last centre), ``csq[p, j]`` the matching
     ``||c||^2`` for ``j < W`` and +inf past the last centre and in the lanes
@@ -192,7 +192,7 @@ def pack_panels(centers: np.ndarray, c_sq: np.ndarray, width: int) -> tuple[np.n
 
 
 def grouped_code(g: int, V: int) -> int:
-    """The ``tiles`` code of a grouped layout (:meth:`_Panel.grouped`): negative."""
+    """The ``tiles`` code of a grouped layout (:meth:`_Panel.products`): negative."""
     return -(10 * g + V)
 
 
@@ -339,9 +339,9 @@ class _Panel:
         added pairwise, ``e`` with ``e + g / 2`` first (:meth:`fold`), the
         vectors merged two at a time on the way (an odd last one with itself),
         so that ``acc[r][0]`` holds centre ``j`` in lane ``j`` (lanes past the
-        panel's centres repeat some): ``g / L`` of the multiply-adds of one
-        vector a centre where ``k`` is far from a multiple of ``L`` (10
-        centres of 64 features, float32: 40 against 64)."""
+        panel's centres repeat some): fewer multiply-adds than one vector a
+        centre lane where ``k`` is far from a multiple of ``L`` (10 centres of
+        64 features, float32, 4 features at a time: 48 a row against 64)."""
         b, n, L = self.builder, self.n, self.L
         pairs = T == 0
         g, V = grouped_layout(T) if T < 0 else (2, 1) if pairs else (1, T)
