@@ -487,7 +487,7 @@ def _dense_pass(
     C = np.ascontiguousarray(centers)
     rows = _sub_block_rows(k, centers.dtype.itemsize)
     Cp, csq = kernels.panels_for(C, c_sq)
-    old = labels if old is None else old
+    old = np.empty(0, dtype=np.intp) if old is None else old  # (none: nothing to count)
     blocks = _chunks(n, k * d, sums=k * d)
     nb = len(blocks)
     sums, weights = np.zeros((nb, k, d)), np.zeros((nb, k))

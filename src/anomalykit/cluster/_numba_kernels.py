@@ -247,8 +247,8 @@ def lloyd_chunk(
     per-cluster sums added to ``sums`` (``w x``, float64 whatever X's dtype),
     ``wsum`` (``w``) and ``npos`` (1 where ``w > 0``), given zero: then they
     are the chunk's. Returns the number of rows whose label differs from
-    ``old`` (``labels`` itself where there are no earlier labels: 0), counted
-    while the labels are in cache.
+    ``old``, counted while the labels are in cache (``old`` empty: no earlier
+    labels, nothing counted, 0).
 
     ``moving``: the sums are the change of sums kept across steps: only a row
     whose label differs from ``old`` counts, its ``w x`` moved from the old
@@ -275,7 +275,7 @@ def lloyd_chunk(
         b = min(a + rows, stop)
         _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
         now, before = labels[a:b], old[a:b]  # (views indexed from 0: SIMD compares)
-        if moving:
+        if moving:  # (old holds every row's label)
             m = 0
             for r in range(b - a):  # the rows that moved, without a branch per row
                 moved[m] = r
@@ -285,8 +285,9 @@ def lloyd_chunk(
                 move_row(X, a + r, w, before[r], now[r], acc, wacc, nacc, False)
             changed += m
             continue
-        for r in range(b - a):
-            changed += np.intp(now[r] != before[r])
+        if old.shape[0] > 0:
+            for r in range(b - a):
+                changed += np.intp(now[r] != before[r])
         if unit and d == 2:  # constant column indices: the same additions in the same
             # order; the sums 30% faster (one core), fits of 1e6 x 2 (k = 8) 6-14%
             for i in range(a, b):
