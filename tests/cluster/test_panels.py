@@ -40,8 +40,9 @@ def width_of(tiles, X):
     return L // 2 if tiles == 0 else 3 * L // 4 if tiles == _G43 else tiles * L
 
 
-def run_panels(X, C, tiles, start=0, stop=None):
+def run_panels(X, C, tiles, start=0, stop=None, shift=None):
     stop = len(X) if stop is None else stop
+    shift = np.zeros(X.shape[1], dtype=X.dtype) if shift is None else shift
     c_sq = np.einsum("ij,ij->i", C, C)
     Cp, csq = pack_panels(C, c_sq, width_of(tiles, X))
     labels = np.full(len(X), -1, dtype=np.intp)
@@ -49,7 +50,7 @@ def run_panels(X, C, tiles, start=0, stop=None):
     best = np.empty(m + PANEL_ROWS_MAX, dtype=X.dtype)
     lab = np.empty(m + PANEL_ROWS_MAX, dtype=np.int32)
     pad = np.zeros((PANEL_ROWS_MAX, X.shape[1]), dtype=X.dtype)
-    nearest_panels(X, Cp, csq, start, stop, labels, best, lab, pad)
+    nearest_panels(X, Cp, csq, start, stop, labels, best, lab, pad, shift)
     return labels, best[:m], Cp
 
 
@@ -144,13 +145,14 @@ def test_short_buffers_are_refused_and_the_kernels_give_long_enough_ones():
     Cp, csq = pack_panels(C, c_sq, 16)
     labels = np.empty(40, dtype=np.intp)
     pad = np.zeros((PANEL_ROWS_MAX, 16), dtype=np.float32)
+    zero = np.zeros(16, dtype=np.float32)
     short = np.empty(40 + PANEL_ROWS_MAX - 1, dtype=np.float32)
     with pytest.raises(ValueError, match="PANEL_ROWS_MAX"):
-        nearest_panels(X, Cp, csq, 0, 40, labels, short, np.empty(60, np.int32), pad)
+        nearest_panels(X, Cp, csq, 0, 40, labels, short, np.empty(60, np.int32), pad, zero)
     with pytest.raises(ValueError, match="pad"):
         narrow = np.zeros((PANEL_ROWS_MAX, 8), dtype=np.float32)
         long_best, long_lab = np.empty(60, np.float32), np.empty(60, np.int32)
-        nearest_panels(X, Cp, csq, 0, 40, labels, long_best, long_lab, narrow)
+        nearest_panels(X, Cp, csq, 0, 40, labels, long_best, long_lab, narrow, zero)
     best, lab, (_, _, kernel_pad) = _buffers(X, Cp, csq, 40)
     assert len(best) >= 40 + PANEL_ROWS_MAX and len(lab) >= 40 + PANEL_ROWS_MAX
     assert kernel_pad.shape == (PANEL_ROWS_MAX, 16)
@@ -224,7 +226,7 @@ def test_the_intrinsic_refuses_what_it_cannot_index():
 
     @njit
     def call(X, rows, Cp, csq, best, lab):
-        _numba_panels._panel(X, 0, rows, 1, Cp, 0, csq, best, lab, 0)
+        _numba_panels._panel(X, 0, rows, 1, Cp, 0, csq, best, lab, 0, None)
 
     X = np.ones((16, 16), dtype=np.float32)
     Cp, csq = pack_panels(X[:4].copy(), np.ones(4, dtype=np.float32), 16)
@@ -234,17 +236,27 @@ def test_the_intrinsic_refuses_what_it_cannot_index():
 
     @njit
     def strided(X, Cp, csq, best, lab):
-        _numba_panels._panel(X[:, ::2], 0, 6, 1, Cp, 0, csq, best, lab, 0)
+        _numba_panels._panel(X[:, ::2], 0, 6, 1, Cp, 0, csq, best, lab, 0, None)
 
     with pytest.raises(TypingError):  # rows must be C-contiguous
         strided(X, Cp, csq, best, lab)
 
     @njit
     def wrong_labels(X, Cp, csq, best):
-        _numba_panels._panel(X, 0, 6, 1, Cp, 0, csq, best, np.empty(16, np.int64), 0)
+        _numba_panels._panel(X, 0, 6, 1, Cp, 0, csq, best, np.empty(16, np.int64), 0, None)
 
     with pytest.raises(TypingError):  # labels are int32
         wrong_labels(X, Cp, csq, best)
+
+    @njit
+    def shifted(X, Cp, csq, best, lab, shift):
+        _numba_panels._panel(X, 0, 6, 1, Cp, 0, csq, best, lab, 0, shift)
+
+    shifted(X, Cp, csq, best, lab, np.zeros(16, np.float32))  # (the call itself types)
+    with pytest.raises(TypingError):  # a shift in X's dtype
+        shifted(X, Cp, csq, best, lab, np.zeros(16))
+    with pytest.raises(TypingError):  # ... one-dimensional
+        shifted(X, Cp, csq, best, lab, np.zeros((1, 16), np.float32))
 
 
 @pytest.fixture(params=[True, False], ids=["panels", "blas"])

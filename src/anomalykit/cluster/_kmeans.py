@@ -35,9 +35,11 @@ from ._lloyd import (
     assign,
     assign_own,
     centre_columns,
+    column_moments,
     delta_pays,
     lloyd_bounded,
     lloyd_step,
+    reads_shifted,
     row_norms_sq,
     use_bounds,
 )
@@ -123,11 +125,14 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         w: np.ndarray,
         rng: np.random.Generator,
         x_sq: np.ndarray | None,
+        offset: np.ndarray | None = None,
     ) -> np.ndarray:
+        """The initial centres; rows of X where drawn (``offset``: k-means++
+        measures the distances of ``X - offset``, as on a centred copy)."""
         if isinstance(self.init, str):
             check_enough_weighted_rows(w, self.n_clusters)
             if self.init == "k-means++":
-                centers, _ = greedy_kmeans_plusplus(X, self.n_clusters, w, rng, x_sq)
+                centers, _ = greedy_kmeans_plusplus(X, self.n_clusters, w, rng, x_sq, shift=offset)
             else:
                 centers, _ = random_rows(X, self.n_clusters, w, rng)
             return centers.astype(X.dtype, copy=False)
@@ -315,11 +320,19 @@ class KMeans(_BaseKMeans):
             self.data_fingerprint_ = fingerprint(X)  # (as before the finite check moved)
             raise
         w = np.ones(X.shape[0], dtype=np.float64) if w is None else w
-        shift = variances = x_sq = None
+        shift = variances = x_sq = offset = None
         if late:
-            # a centred copy (the caller's array is never modified), on NumPy's mean
+            # The rows centred on NumPy's mean (the caller's array is never modified):
+            # a centred copy, or where the run can subtract the mean as it reads X,
+            # that mean (``offset``) and no copy.
+            reads = reads_shifted(X, self.n_clusters, w, spherical)
             with np.errstate(invalid="ignore", over="ignore"):  # (checked just below)
-                Xc, shift, variances = centre_columns(X)
+                if reads:
+                    Xc = X
+                    shift, variances = column_moments(X)
+                    offset = shift
+                else:
+                    Xc, shift, variances = centre_columns(X)
             if not np.isfinite(shift).all():
                 raise_if_not_finite(self, X, before)  # (else finite rows whose sums overflow)
         self.data_fingerprint_ = fingerprint(X)
@@ -347,10 +360,10 @@ class KMeans(_BaseKMeans):
 
         best = None
         for _ in range(n_init):
-            centers = self._initial_centers(X, w, rng, x_sq)
-            if shift is not None and not isinstance(self.init, str):
-                centers = centers - shift
-            run = _lloyd(X, centers, w, x_sq, self.max_iter, tol, spherical)
+            centers = self._initial_centers(X, w, rng, x_sq, offset)
+            if shift is not None and (offset is not None or not isinstance(self.init, str)):
+                centers = centers - shift  # (rows of X, or the given centres: centred)
+            run = _lloyd(X, centers, w, x_sq, self.max_iter, tol, spherical, offset)
             if best is None or run[2] < best[2]:
                 best = run
         labels, centers, inertia, n_iter = best
@@ -386,6 +399,7 @@ def _lloyd(
     max_iter: int,
     tol: float,
     spherical: bool,
+    offset: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Lloyd iterations to convergence; scikit-learn's stopping rule.
 
@@ -397,14 +411,17 @@ def _lloyd(
     rows within rounding of a tie, most distances skipped); the rest takes plain
     steps (:func:`._lloyd.lloyd_step`; dense rows with 16 features or more
     :class:`._lloyd.PlainLloyd`'s, whose sums move with the rows that change
-    cluster).
+    cluster). ``offset``: the rows are ``X - offset``, subtracted as they are
+    read (:func:`._lloyd.reads_shifted` must hold).
     """
     if use_bounds(X, centers.shape[0], spherical):
-        labels, centers, n_iter, dist = lloyd_bounded(X, centers, w, max_iter, tol)
+        labels, centers, n_iter, dist = lloyd_bounded(X, centers, w, max_iter, tol, offset=offset)
     else:
-        labels, centers, n_iter, dist = _lloyd_plain(X, centers, w, x_sq, max_iter, tol, spherical)
+        labels, centers, n_iter, dist = _lloyd_plain(
+            X, centers, w, x_sq, max_iter, tol, spherical, offset
+        )
     if dist is None:
-        dist = _sq_distances_to_own(X, centers, labels, x_sq)
+        dist = _sq_distances_to_own(X, centers, labels, x_sq, offset)
     return labels, centers, _objective(dist, w, "cosine" if spherical else "euclidean"), n_iter
 
 
@@ -416,18 +433,23 @@ def _lloyd_plain(
     max_iter: int,
     tol: float,
     spherical: bool,
+    offset: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
     """The iterations of :func:`_lloyd` by plain steps: ``(labels, centers, n_iter,
     own)``, ``own`` the squared distances to the final centres where the last
-    assignment computed them with the labels (dense rows, compiled), else None."""
+    assignment computed them with the labels (dense rows, compiled), else None.
+    ``offset`` as :func:`_lloyd`'s (then the steps are :class:`._lloyd.PlainLloyd`'s)."""
     labels_old = np.full(X.shape[0], -1, dtype=np.intp)
     strict = False
     unit = bool((w == 1).all())  # one pass: the steps skip the products by the weights
     engine = None  # dense rows, compiled, sums that may move with the rows: PlainLloyd
     if not sp.issparse(X) and delta_pays(X.shape[1], 0) and _compiled_kernels(None) is not None:
         engine = PlainLloyd(
-            X, w, centers.shape[0], unit_weight=unit, x_sq_norms=x_sq, spherical=spherical
-        )
+            X, w, centers.shape[0], unit_weight=unit, x_sq_norms=x_sq, spherical=spherical,
+            shift=offset,
+        )  # fmt: skip
+    elif offset is not None:
+        raise ValueError("rows read shifted need PlainLloyd's steps")
     for n_iter in range(1, max_iter + 1):
         if engine is not None:
             new, _, _, changed = engine._step(centers)
@@ -446,7 +468,7 @@ def _lloyd_plain(
             break
     if strict:
         return labels.copy(), centers, n_iter, None
-    fused = assign_own(X, centers)  # dense rows, compiled: labels and inertia in one pass
+    fused = assign_own(X, centers, shift=offset)  # dense, compiled: labels and inertia at once
     if fused is not None:
         return fused[0], centers, n_iter, fused[1]
     return assign(X, centers, x_sq, distances=False)[0], centers, n_iter, None
@@ -464,10 +486,11 @@ def _sq_distances_to_own(
     centers: np.ndarray,
     labels: np.ndarray,
     x_sq: np.ndarray | None,
+    offset: np.ndarray | None = None,
 ) -> np.ndarray:
     """``||x_i - c_{label_i}||^2`` for every row (exact differences for dense rows,
     compiled and threaded over chunks of rows, or in NumPy blocks so no n x d
-    temporary is made)."""
+    temporary is made); ``offset`` as :func:`_lloyd`'s."""
     if sp.issparse(X):
         sparse_kernels = _compiled_sparse(None)
         c_sq = np.einsum("ij,ij->i", centers, centers)
@@ -490,12 +513,15 @@ def _sq_distances_to_own(
     kernels = _compiled_kernels(None)
     if kernels is not None:
         X, C = np.ascontiguousarray(X), np.ascontiguousarray(centers, dtype=X.dtype)
+        shift = np.zeros(X.shape[1], X.dtype) if offset is None else offset.astype(X.dtype)
 
         def work(start: int, stop: int) -> None:
-            kernels.own_sq_distances_chunk(X, C, labels, out, start, stop)
+            kernels.own_sq_distances_chunk(X, shift, C, labels, out, start, stop)
 
         _run_blocks(work, _chunks(X.shape[0], X.shape[1]), engine_threads())
         return out
+    if offset is not None:
+        raise ValueError("rows read shifted need the compiled kernels")
     rows = max(1024, 2**20 // max(X.shape[1], 1))
     for start in range(0, X.shape[0], rows):
         diff = X[start : start + rows] - centers[labels[start : start + rows]]

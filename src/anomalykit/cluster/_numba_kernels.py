@@ -113,7 +113,7 @@ def _buffers(X, Cp, csq, rows):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def _nearest(
-    X, centers, c_sq, start, stop, labels, best, lab, panels
+    X, centers, c_sq, start, stop, labels, best, lab, panels, shift
 ):  # pragma: no cover - compiled; covered through lloyd_step's tests
     """``labels[start:stop]`` and ``best[:stop-start]`` (= ``||c||^2 - 2 x.c``
     of the nearest centre) for one sub-block of rows; ``lab`` is an int32
@@ -121,7 +121,9 @@ def _nearest(
 
     ``panels``: ``(Cp, csq, pad)`` from :func:`_buffers`; where ``Cp`` holds
     panels, :func:`._numba_panels.nearest_panels` does the work, else BLAS
-    products (below).
+    products (below). ``shift`` (one value per feature, X's dtype): the rows
+    are ``X - shift`` as a centred copy would hold them, subtracted by the
+    panels as they read X; zeros (X itself) where there are no panels.
 
     Every value ``||c||^2 - 2 x.c`` is computed and compared in X's dtype,
     so the nearest centre is the first index of the smallest of these values
@@ -135,8 +137,11 @@ def _nearest(
     """
     Cp, csq, pad = panels
     if Cp.shape[0] > 0:
-        nearest_panels(X, Cp, csq, start, stop, labels, best, lab, pad)
+        nearest_panels(X, Cp, csq, start, stop, labels, best, lab, pad, shift)
         return
+    for f in range(shift.shape[0]):
+        if shift[f] != 0:
+            raise ValueError("rows are shifted as they are read by the panels only")
     m = stop - start
     k, d = centers.shape
     if d > DIRECT_MAX_FEATURES and rows_first(k, d, X.itemsize):
@@ -198,10 +203,14 @@ def _nearest(
 
 
 @njit(nogil=True, cache=True, inline="always")
-def move_row(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cover - compiled
+def move_row(
+    X, i, w, old, new, sums, wsum, npos, full_sums, shift=None
+):  # pragma: no cover - compiled
     """Row ``i`` joins cluster ``new`` (and leaves ``old`` unless ``full_sums``
     or ``old < 0``): its ``w x`` added to (subtracted from) the cluster's
-    ``sums`` row, ``w`` to ``wsum``, 1 to ``npos`` where ``w > 0``.
+    ``sums`` row, ``w`` to ``wsum``, 1 to ``npos`` where ``w > 0``. ``shift``
+    (None, or one value per feature): ``x`` is ``X[i] - shift``, rounded to
+    X's dtype (a centred copy's row).
 
     One loop over 1-D views of the rows, whichever the case (subtracting 0
     from the joined row where no row is left: the same value): with a loop
@@ -211,10 +220,16 @@ def move_row(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cove
     leaves = not full_sums and old >= 0
     xrow, into, out = X[i], sums[new], sums[old if leaves else new]
     zero = 0.0
-    for f in range(X.shape[1]):
-        v = wi * xrow[f]
-        into[f] += v
-        out[f] -= v if leaves else zero
+    if shift is None:
+        for f in range(X.shape[1]):
+            v = wi * xrow[f]
+            into[f] += v
+            out[f] -= v if leaves else zero
+    else:
+        for f in range(X.shape[1]):
+            v = wi * (xrow[f] - shift[f])
+            into[f] += v
+            out[f] -= v if leaves else zero
     wsum[new] += wi
     if wi > 0:
         npos[new] += 1
@@ -227,6 +242,7 @@ def move_row(X, i, w, old, new, sums, wsum, npos, full_sums):  # pragma: no cove
 @njit(nogil=True, cache=True)
 def lloyd_chunk(
     X: np.ndarray,
+    shift: np.ndarray,
     centers: np.ndarray,
     c_sq: np.ndarray,
     Cp: np.ndarray,
@@ -248,7 +264,8 @@ def lloyd_chunk(
     ``wsum`` (``w``) and ``npos`` (1 where ``w > 0``), given zero: then they
     are the chunk's. Returns the number of rows whose label differs from
     ``old``, counted while the labels are in cache (``old`` empty: no earlier
-    labels, nothing counted, 0).
+    labels, nothing counted, 0). ``shift``: the rows are ``X - shift`` as a
+    centred copy of X would hold them (see :func:`_nearest`; zeros: X).
 
     ``moving``: the sums are the change of sums kept across steps: only a row
     whose label differs from ``old`` counts, its ``w x`` moved from the old
@@ -273,7 +290,7 @@ def lloyd_chunk(
     changed = 0
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
+        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels, shift)
         now, before = labels[a:b], old[a:b]  # (views indexed from 0: SIMD compares)
         if moving:  # (old holds every row's label)
             m = 0
@@ -282,7 +299,7 @@ def lloyd_chunk(
                 m += np.intp(now[r] != before[r])
             for q in range(m):
                 r = moved[q]
-                move_row(X, a + r, w, before[r], now[r], acc, wacc, nacc, False)
+                move_row(X, a + r, w, before[r], now[r], acc, wacc, nacc, False, shift)
             changed += m
             continue
         if old.shape[0] > 0:
@@ -290,18 +307,19 @@ def lloyd_chunk(
                 changed += np.intp(now[r] != before[r])
         if unit and d == 2:  # constant column indices: the same additions in the same
             # order; the sums 30% faster (one core), fits of 1e6 x 2 (k = 8) 6-14%
+            s0, s1 = shift[0], shift[1]
             for i in range(a, b):
                 arg = lab[i - a]
                 wacc[arg] += 1.0
-                acc[arg, 0] += X[i, 0]
-                acc[arg, 1] += X[i, 1]
+                acc[arg, 0] += X[i, 0] - s0
+                acc[arg, 1] += X[i, 1] - s1
         elif unit:
             for i in range(a, b):
                 arg = lab[i - a]
                 wacc[arg] += 1.0
                 srow, xrow = acc[arg], X[i]  # 1-D views indexed from 0: vectorised
                 for f in range(d):
-                    srow[f] += xrow[f]
+                    srow[f] += xrow[f] - shift[f]
         else:
             for i in range(a, b):
                 arg = lab[i - a]
@@ -310,7 +328,7 @@ def lloyd_chunk(
                 nacc[arg] += wi > 0
                 srow, xrow = acc[arg], X[i]
                 for f in range(d):
-                    srow[f] += wi * xrow[f]
+                    srow[f] += wi * (xrow[f] - shift[f])
     if unit and not moving:
         for j in range(k):
             nacc[j] = np.int64(wacc[j])  # (counts, exact in float64)
@@ -339,9 +357,10 @@ def assign_chunk(
     """Nearest centre of rows ``start:stop`` into ``labels`` and, unless ``dist``
     is None, the squared distance to it (``||x||^2 + best``, clipped at 0)."""
     best, lab, panels = _buffers(X, Cp, csq, rows)
+    shift = np.zeros(X.shape[1], dtype=X.dtype)  # (the rows as they are: one compiled _nearest)
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
+        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels, shift)
         if dist is not None:
             for i in range(a, b):
                 dist[i] = max(x_sq[i] + best[i - a], 0)
@@ -349,15 +368,22 @@ def assign_chunk(
 
 @njit(nogil=True, cache=True)
 def own_sq_distances_chunk(
-    X: np.ndarray, centers: np.ndarray, labels: np.ndarray, out: np.ndarray, start: int, stop: int
+    X: np.ndarray,
+    shift: np.ndarray,
+    centers: np.ndarray,
+    labels: np.ndarray,
+    out: np.ndarray,
+    start: int,
+    stop: int,
 ) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
     """``out[i] = ||x_i - c_{label_i}||^2`` from exact differences (in X's dtype,
-    summed in feature order, as NumPy's einsum over a difference would)."""
+    summed in feature order, as NumPy's einsum over a difference would);
+    ``x_i`` is ``X[i] - shift`` rounded to X's dtype (zeros: ``X[i]``)."""
     for i in range(start, stop):
         a = labels[i]
         s = X.dtype.type(0)
         for f in range(X.shape[1]):
-            diff = X[i, f] - centers[a, f]
+            diff = (X[i, f] - shift[f]) - centers[a, f]
             s += diff * diff
         out[i] = s
 
@@ -365,6 +391,7 @@ def own_sq_distances_chunk(
 @njit(nogil=True, cache=True)
 def assign_own_chunk(
     X: np.ndarray,
+    shift: np.ndarray,
     centers: np.ndarray,
     c_sq: np.ndarray,
     Cp: np.ndarray,
@@ -378,12 +405,12 @@ def assign_own_chunk(
     """Nearest centre of rows ``start:stop`` into ``labels``, and ``own[i] =
     ||x_i - c_label||^2`` as :func:`own_sq_distances_chunk` computes it, sub-block
     by sub-block while the rows are in cache: a run's last assignment and its
-    inertia in one read of X."""
+    inertia in one read of X. ``shift`` as :func:`lloyd_chunk`'s."""
     best, lab, panels = _buffers(X, Cp, csq, rows)
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels)
-        own_sq_distances_chunk(X, centers, labels, own, a, b)
+        _nearest(X, centers, c_sq, a, b, labels, best, lab, panels, shift)
+        own_sq_distances_chunk(X, shift, centers, labels, own, a, b)
 
 
 @njit(nogil=True, cache=True)
@@ -445,11 +472,13 @@ def centre_chunk(
     stop: int,
 ) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
     """``out[i] = X[i] - shift`` (in X's dtype, as NumPy's subtraction) for rows
-    ``start:stop``; ``sq[f] = sum_i out[i, f]**2`` in float64, and
+    ``start:stop``; ``sq[f] = sum_i (X[i, f] - shift[f])**2`` in float64, and
     ``varies[f]``: whether any of these rows differs from ``X[0]`` in column f
-    (a constant column's mean need not be exact, so its squares need not be 0)."""
+    (a constant column's mean need not be exact, so its squares need not be 0).
+    ``out`` with no rows: no copy, the sums and ``varies`` alone."""
     d = X.shape[1]
     first = X[0]
+    copy = out.shape[0] > 0
     # Private accumulators, written out once: the chunks' rows of ``sq`` and
     # ``varies`` share cache lines, and updating them row by row from two
     # threads made the pass 3.5x slower than on one thread (1e6 x 2).
@@ -460,8 +489,9 @@ def centre_chunk(
         for i in range(start, stop):
             x0, x1 = X[i, 0], X[i, 1]
             y0, y1 = x0 - m0, x1 - m1
-            out[i, 0] = y0
-            out[i, 1] = y1
+            if copy:
+                out[i, 0] = y0
+                out[i, 1] = y1
             a0 += np.float64(y0) * np.float64(y0)
             a1 += np.float64(y1) * np.float64(y1)
             v0 |= x0 != f0
@@ -471,13 +501,16 @@ def centre_chunk(
     acc = np.zeros(d)
     differs = np.zeros(d, dtype=np.bool_)
     for i in range(start, stop):
-        xr, orow = X[i], out[i]
+        xr = X[i]
         for f in range(d):
             x = xr[f]
             v = x - shift[f]
-            orow[f] = v
             acc[f] += np.float64(v) * np.float64(v)
             differs[f] |= x != first[f]
+        if copy:  # (from the row in cache: its own loop keeps the one above vectorised)
+            orow = out[i]
+            for f in range(d):
+                orow[f] = xr[f] - shift[f]
     for f in range(d):
         sq[f] = acc[f]
         varies[f] = differs[f]

@@ -438,19 +438,29 @@ def _typing_ok(nrows, tiles, X, Cp, row, p, o, out_arrays):
     return all(isinstance(i, types.Integer) for i in (row, p, o))
 
 
+def _shift_ok(shift, X) -> bool:
+    """``shift``: None, or a 1-D C-contiguous array of X's dtype."""
+    return isinstance(shift, types.NoneType) or (
+        isinstance(shift, types.Array) and shift.layout == "C" and shift.ndim == 1
+        and shift.dtype == X.dtype
+    )  # fmt: skip
+
+
 @intrinsic
-def _panel(typingctx, X, row, nrows, tiles, Cp, p, csq, best, lab, o):
-    """Rows ``row : row + nrows`` of ``X`` against panel ``p``: where a row's
-    smallest ``csq - 2 x . c`` is below ``best[o + r]``, it replaces it and
-    ``lab[o + r]`` becomes that centre's index (the first of equal values).
+def _panel(typingctx, X, row, nrows, tiles, Cp, p, csq, best, lab, o, shift):
+    """Rows ``row : row + nrows`` of ``X`` (less ``shift``) against panel ``p``:
+    where a row's smallest ``csq - 2 x . c`` is below ``best[o + r]``, it
+    replaces it and ``lab[o + r]`` becomes that centre's index (the first of
+    equal values).
 
     ``nrows`` and ``tiles`` (vectors per panel) are literal integers. ``X``
     (float32 or float64, C-contiguous, at least one feature), ``Cp``
     (``(panels, d, tiles * L)``) and ``csq`` (``(panels, tiles * L)``) of X's
     dtype, ``best`` of X's dtype and ``lab`` int32, C-contiguous, the last two
-    writable: the typing checks. Nothing is bounds-checked.
+    writable; ``shift`` as :func:`_panel_store`'s: the typing checks. Nothing
+    is bounds-checked.
     """
-    if not _typing_ok(nrows, tiles, X, Cp, row, p, o, (best, lab)):
+    if not _typing_ok(nrows, tiles, X, Cp, row, p, o, (best, lab)) or not _shift_ok(shift, X):
         return None
     if not isinstance(csq, types.Array) or csq.layout != "C" or csq.ndim != 2:
         return None
@@ -459,12 +469,12 @@ def _panel(typingctx, X, row, nrows, tiles, Cp, p, csq, best, lab, o):
     if (best.ndim, lab.ndim) != (1, 1):
         return None
     R, T = nrows.literal_value, tiles.literal_value
-    sig = types.void(X, row, nrows, tiles, Cp, p, csq, best, lab, o)
+    sig = types.void(X, row, nrows, tiles, Cp, p, csq, best, lab, o, shift)
 
     def codegen(context, builder, signature, args):
         csq_ty, best_ty, lab_ty = signature.args[6:9]
         cs, bst, lb = args[6:9]
-        P = _Panel(context, builder, signature, args)
+        P = _Panel(context, builder, signature, args, o=9, shift=10)
         acc, pan, off = P.products(R, T), P.pan, P.off
         vec, tiles, W = P.epilogue(T)
         b, n, L = builder, P.n, vec.count
@@ -522,12 +532,7 @@ def _panel_store(typingctx, X, row, nrows, tiles, Cp, p, out, o, shift):
     bounds-checked."""
     if not _typing_ok(nrows, tiles, X, Cp, row, p, o, (out,)):
         return None
-    if out.dtype != X.dtype or out.ndim != 2:
-        return None
-    if not (isinstance(shift, types.NoneType) or (
-        isinstance(shift, types.Array) and shift.layout == "C" and shift.ndim == 1
-        and shift.dtype == X.dtype
-    )):  # fmt: skip
+    if out.dtype != X.dtype or out.ndim != 2 or not _shift_ok(shift, X):
         return None
     R, T = nrows.literal_value, tiles.literal_value
     sig = types.void(X, row, nrows, tiles, Cp, p, out, o, shift)
@@ -595,18 +600,20 @@ def _prefetch_rows(X, row, rows):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _rows_against_panels(X, row, Cp, csq, best, lab, o, tiles):  # pragma: no cover - compiled
+def _rows_against_panels(
+    X, row, Cp, csq, best, lab, o, tiles, shift
+):  # pragma: no cover - compiled
     for p in range(Cp.shape[0]):
         if tiles == _G43:
-            _panel(X, row, 8, _G43, Cp, p, csq, best, lab, o)
+            _panel(X, row, 8, _G43, Cp, p, csq, best, lab, o, shift)
         elif tiles == 4:
-            _panel(X, row, 6, 4, Cp, p, csq, best, lab, o)
+            _panel(X, row, 6, 4, Cp, p, csq, best, lab, o, shift)
         elif tiles == 2:
-            _panel(X, row, 8, 2, Cp, p, csq, best, lab, o)
+            _panel(X, row, 8, 2, Cp, p, csq, best, lab, o, shift)
         elif tiles == 0:
-            _panel(X, row, 12, 0, Cp, p, csq, best, lab, o)
+            _panel(X, row, 12, 0, Cp, p, csq, best, lab, o, shift)
         else:
-            _panel(X, row, 12, 1, Cp, p, csq, best, lab, o)
+            _panel(X, row, 12, 1, Cp, p, csq, best, lab, o, shift)
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -653,30 +660,34 @@ def _fill_pad(X, start, r, m, rows, pad):  # pragma: no cover - compiled
 
 @njit(nogil=True, cache=True)
 def nearest_panels(
-    X, Cp, csq, start, stop, labels, best, lab, pad
+    X, Cp, csq, start, stop, labels, best, lab, pad, shift
 ):  # pragma: no cover - compiled; covered through the kernels' tests
     """``labels[start:stop]`` (and ``best``, ``lab`` as :func:`._numba_kernels._nearest`
     fills them) from the packed centres. ``best`` and ``lab`` hold at least
     ``stop - start + PANEL_ROWS_MAX`` values; ``pad`` is a
     ``(PANEL_ROWS_MAX, d)`` buffer of X's dtype for the last rows (zeros past
-    them: their results land past ``stop - start`` and are not read)."""
+    them: their results land past ``stop - start`` and are not read).
+    ``shift`` as :func:`panel_rows`'s: the rows are ``X - shift``, rounded
+    to X's dtype, without a copy (zeros: X itself, the same values)."""
     m = stop - start
     tiles, rows, _ = _shape(X, Cp)
     if best.shape[0] < m + PANEL_ROWS_MAX or lab.shape[0] < m + PANEL_ROWS_MAX:
         raise ValueError("best and lab must hold stop - start + PANEL_ROWS_MAX values")
     if pad.shape[0] < PANEL_ROWS_MAX or pad.shape[1] != X.shape[1]:
         raise ValueError("pad must be a (PANEL_ROWS_MAX, d) buffer")
+    if shift is not None and shift.shape[0] != X.shape[1]:
+        raise ValueError("shift needs one value per feature")
     for i in range(m):  # (past m, the padded rows' results are never read)
         best[i] = np.inf
         lab[i] = 0
     r = 0
     while r + rows <= m:
         _prefetch_rows(X, start + r + AHEAD * rows, rows)
-        _rows_against_panels(X, start + r, Cp, csq, best, lab, r, tiles)
+        _rows_against_panels(X, start + r, Cp, csq, best, lab, r, tiles, shift)
         r += rows
     if r < m:
         _fill_pad(X, start, r, m, rows, pad)
-        _rows_against_panels(pad, 0, Cp, csq, best, lab, r, tiles)
+        _rows_against_panels(pad, 0, Cp, csq, best, lab, r, tiles, shift)
     out = labels[start:stop]
     for i in range(m):
         out[i] = lab[i]
