@@ -251,7 +251,10 @@ class KMeans(_BaseKMeans):
     of its rows. An empty cluster is re-seeded with the row farthest from its
     centre, never left as NaN or dropped. From the same initial centres the
     labels and centres equal scikit-learn's ``KMeans(algorithm="lloyd")``.
-    Dense data is centred before the iterations, for accuracy.
+    Dense data is centred on its column means, for accuracy: into a copy
+    of X, or, where every step reads rows through the register panels
+    (16 features or more, AVX-512, no bounds), by subtracting the means as
+    the rows are read, with no copy and the same values.
 
     Examples
     --------
