@@ -222,3 +222,43 @@ def test_own_distances_of_shifted_rows_are_those_of_the_copy():
     labels = np.random.default_rng(2).integers(0, 7, len(X))
     got = _kmeans._sq_distances_to_own(X, C, labels, None, shift)
     np.testing.assert_array_equal(got, _kmeans._sq_distances_to_own(Xc, C, labels, None))
+
+
+# ------------------------------------------------------------------ predict
+@needs_panels
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_predict_reads_shifted_rows_and_gives_the_copys_labels(dtype):
+    X = far_data(n=20000, d=32, dtype=dtype)
+    km = KMeans(10, init=rows(X, 10), n_init=1, max_iter=5).fit(X)
+    new = far_data(n=20000, d=32, dtype=dtype, seed=5)
+    shift = km._shift.astype(dtype)
+    ref = _lloyd.assign(new - shift, km.cluster_centers_ - shift, distances=False)[0]
+    np.testing.assert_array_equal(km.predict(new), ref)
+    np.testing.assert_array_equal(km.predict(np.asfortranarray(new)), ref)  # (copied: F order)
+    size = new.nbytes
+    tracemalloc.start()
+    try:
+        km.predict(new)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < size / 2  # no copy of the rows
+
+
+def test_assign_with_a_shift_equals_assign_on_the_shifted_rows():
+    X = far_data(n=5000, d=24)
+    Xc, shift, _ = centre_columns(X, engine="numba")
+    C = rows(Xc, 9)
+    for kwargs in ({"distances": False}, {"distances": True}):
+        got = _lloyd.assign(X, C, shift=shift, **kwargs)
+        ref = _lloyd.assign(Xc, C, **kwargs)
+        np.testing.assert_array_equal(got[0], ref[0])
+        if kwargs["distances"]:  # (distances: from the shifted copy, its rows' norms)
+            np.testing.assert_array_equal(got[1], ref[1])
+    narrow = np.ascontiguousarray(X[:, :8])  # no panels for 8 features: BLAS, on the copy
+    Cn, mean = C[:, :8].copy(), narrow.mean(axis=0)
+    assert _lloyd._panels_serve(X, 9) == HAS_AVX512 and not _lloyd._panels_serve(narrow, 9)
+    np.testing.assert_array_equal(
+        _lloyd.assign(narrow, Cn, shift=mean, distances=False)[0],
+        _lloyd.assign(narrow - mean, Cn, distances=False)[0],
+    )

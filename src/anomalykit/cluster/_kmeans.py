@@ -155,8 +155,8 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Index of the nearest centre of each row."""
-        X = self._check_predict(X)
-        return assign(*self._centred(X), distances=False)[0]
+        X, centers, shift = self._centred(self._check_predict(X), subtract=False)
+        return assign(X, centers, distances=False, shift=shift)[0]
 
     def transform(self, X: ArrayLike) -> np.ndarray:
         """Distance of each row to every centre, shape (n_samples, n_clusters).
@@ -184,10 +184,11 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         _, dist = assign(*self._centred(X))
         return -float(_objective(dist, w, self.metric))
 
-    def _centred(
-        self, X: np.ndarray | sp.csr_matrix
-    ) -> tuple[np.ndarray | sp.csr_matrix, np.ndarray]:
-        """Validated rows and the centres, both shifted by the training mean.
+    def _centred(self, X: np.ndarray | sp.csr_matrix, subtract: bool = True) -> tuple:
+        """Validated rows and the centres, both shifted by the training mean
+        (``subtract=False``: the rows as they are, the centres shifted, and
+        the shift, None where there is none, for :func:`._lloyd.assign` to
+        subtract as it reads the rows).
 
         Distances come from ``||x||^2 - 2 x.c + ||c||^2``, which loses digits
         far from the origin; fit works on centred data, and so does every
@@ -200,8 +201,10 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         X = X.astype(dtype, copy=False)
         centers = self.cluster_centers_.astype(dtype, copy=False)
         if self._shift is None or sp.issparse(X):
-            return X, centers
+            return (X, centers) if subtract else (X, centers, None)
         shift = self._shift.astype(dtype, copy=False)
+        if not subtract:
+            return X, centers - shift, shift
         return X - shift, centers - shift
 
 

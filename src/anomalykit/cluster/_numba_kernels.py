@@ -343,6 +343,7 @@ def lloyd_chunk(
 @njit(nogil=True, cache=True)
 def assign_chunk(
     X: np.ndarray,
+    shift: np.ndarray,
     centers: np.ndarray,
     c_sq: np.ndarray,
     Cp: np.ndarray,
@@ -355,9 +356,9 @@ def assign_chunk(
     rows: int,
 ) -> None:  # pragma: no cover - compiled; covered through assign's tests
     """Nearest centre of rows ``start:stop`` into ``labels`` and, unless ``dist``
-    is None, the squared distance to it (``||x||^2 + best``, clipped at 0)."""
+    is None, the squared distance to it (``||x||^2 + best``, clipped at 0).
+    ``shift`` as :func:`lloyd_chunk`'s (the norms ``x_sq`` are the caller's)."""
     best, lab, panels = _buffers(X, Cp, csq, rows)
-    shift = np.zeros(X.shape[1], dtype=X.dtype)  # (the rows as they are: one compiled _nearest)
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
         _nearest(X, centers, c_sq, a, b, labels, best, lab, panels, shift)
