@@ -321,6 +321,23 @@ def test_a_shift_gives_the_products_of_a_shifted_copy(dtype, tiles, d):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("tiles", "d"), [(0, 40), (0, 41), (1, 40), (2, 17), (4, 33), (_G43, 40)])
+def test_nearest_centres_of_shifted_rows_are_those_of_the_shifted_copy(dtype, tiles, d):
+    rng = np.random.default_rng(6)
+    X = rng.normal(40.0, 3.0, size=(53, d)).astype(dtype)  # (a padded last call)
+    k = 3 if tiles == 0 else 9 if tiles == _G43 else 20 if tiles < 4 else 80  # (80: 2 panels)
+    C = rng.normal(size=(k, d)).astype(dtype)
+    shift = X.mean(axis=0)
+    got = run_panels(X, C, tiles, start=2, stop=53, shift=shift)
+    ref = run_panels(X - shift, C, tiles, start=2, stop=53)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+    assert len(np.unique(got[0][2:])) > 1  # (the rows do not all go to one centre)
+    with pytest.raises(ValueError, match="one value per feature"):
+        run_panels(X, C, tiles, shift=shift[:-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_the_grouped_layout_holds_four_features_of_a_centre_side_by_side(dtype):
     L = lanes(np.dtype(dtype).itemsize)
     W = 3 * L // 4

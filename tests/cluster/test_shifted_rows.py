@@ -32,8 +32,9 @@ from anomalykit.cluster._numba_panels import HAS_AVX512
 needs_panels = pytest.mark.skipif(not HAS_AVX512, reason="register panels need AVX-512")
 
 
-def far_data(n=6000, d=24, dtype=np.float32, seed=0):
-    """Blobs far from the origin, where centring changes every value."""
+def far_data(n=20000, d=24, dtype=np.float32, seed=0):
+    """Blobs far from the origin, where centring changes every value (2**18
+    values or more from 16 features: runs on them may read shifted rows)."""
     X = blobs(n=n, d=d, centers=8, std=4.0, dtype=np.float64, seed=seed) + 50.0
     return np.ascontiguousarray(X, dtype=dtype)
 
@@ -70,6 +71,7 @@ def test_a_fit_reading_shifted_rows_equals_the_fit_on_the_copy(monkeypatch, dtyp
 @needs_panels
 def test_weighted_rows_read_shifted_equal_the_copy(monkeypatch):
     X = far_data(d=32)
+    assert reads_shifted(X, 9, np.ones(len(X)), False) == HAS_AVX512
     for w in (
         np.random.default_rng(1).uniform(0.5, 3.0, len(X)),  # sums that move
         np.where(np.arange(len(X)) % 9 == 0, 1e6, 1.0),  # too far apart: summed afresh
@@ -84,6 +86,7 @@ def test_weighted_rows_read_shifted_equal_the_copy(monkeypatch):
 @needs_panels
 def test_an_emptied_cluster_is_reseeded_from_the_rows_centred(monkeypatch):
     X = far_data(d=16)
+    assert reads_shifted(X, 6, np.ones(len(X)), False)
     C = rows(X, 6)
     C[3] = X.max(axis=0) + 1e3  # no row is nearest: re-seeded in the first step
     a, b = fit_both(X, monkeypatch, n_clusters=6, init=C, n_init=1)
@@ -122,6 +125,29 @@ def test_only_runs_of_plain_panel_steps_read_shifted():
     assert not reads_shifted(X[:, :12].copy(), 10, w, False)  # lloyd_step's steps
     wide = np.ascontiguousarray(np.tile(X[:4096], (1, 16)))  # 384 features, k = 64:
     assert not reads_shifted(wide, 64, np.ones(4096), False)  # the bounds may start
+
+
+def test_small_data_is_centred_into_a_copy():
+    # Below 2**18 values centre_columns sums the variances in NumPy's order, not
+    # the kernels': a run reading shifted rows would get another tol.
+    X = far_data(n=6000, d=32)
+    assert X.size < _lloyd._CENTRE_MIN_SIZE
+    assert not reads_shifted(X, 10, np.ones(len(X)), False)
+
+
+def test_shifted_rows_without_panels_are_refused_or_copied():
+    X = far_data(n=5000, d=16)
+    narrow = np.ascontiguousarray(X[:, :8])  # (no panels for 8 features)
+    mean = narrow.mean(axis=0)
+    with pytest.raises(ValueError, match="register panels"):
+        PlainLloyd(narrow, np.ones(len(X)), 5, shift=mean)
+    if HAS_AVX512:
+        with pytest.raises(ValueError, match="no row norms"):
+            PlainLloyd(X, np.ones(len(X)), 5, shift=X.mean(axis=0), x_sq_norms=np.ones(len(X)))
+    C = rows(narrow - mean, 5)
+    got, ref = assign_own(narrow, C, shift=mean), assign_own(narrow - mean, C)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
 
 
 def test_plain_throughout_agrees_with_the_runs_choices():

@@ -277,6 +277,8 @@ def assign_own(
     if kernels is None:
         return None
     X = np.ascontiguousarray(X)
+    if shift is not None and not _panels_serve(X, centers.shape[0], engine):
+        X, shift = np.subtract(X, shift), None  # (the BLAS products read the rows as they are)
     offset = _offset(shift, X)
     C = np.ascontiguousarray(centers, dtype=X.dtype)
     c_sq = np.einsum("ij,ij->i", C, C)
@@ -627,6 +629,10 @@ class PlainLloyd:
         self._kernels = _compiled_kernels("numba")
         self.X = np.ascontiguousarray(X)
         self.shift = None if shift is None else _offset(shift, self.X)
+        if shift is not None and (x_sq_norms is not None or not _panels_serve(self.X, n_clusters)):
+            raise ValueError(
+                "rows read shifted need the register panels and no row norms (of which rows?)"
+            )
         self._centred: np.ndarray | None = None  # X - shift, made for re-seeding
         n, k = self.X.shape[0], int(n_clusters)
         self.w = np.ascontiguousarray(sample_weight, dtype=np.float64)
@@ -1376,6 +1382,8 @@ def reads_shifted(
     """
     if spherical or sp.issparse(X) or not delta_pays(X.shape[1], 0):
         return False
+    if X.shape[0] * X.shape[1] < _CENTRE_MIN_SIZE:
+        return False  # (centre_columns' NumPy path: its variances, summed in NumPy's order)
     if not _panels_serve(X, n_clusters):
         return False
     k = n_clusters
