@@ -562,9 +562,7 @@ def moments_full(
                 for r in range(m):
                     acc += cj[r]
                 sb[j] = acc  # the sum about the centre, for now
-            for jq in range(0, dp, 4):
-                for kq in range(0, jq + 4, 4):
-                    _gram_tile(C, m, jq, kq, S)
+            _gram_lower(C, m, dp, S)
             for j in range(d):  # about the sub-block's own mean: minus sum sum^T / m
                 for k in range(j + 1):
                     S[j, k] -= sb[j] * sb[k] / wb
@@ -591,9 +589,7 @@ def moments_full(
                 mu = sb[j]
                 for r in range(m):
                     cj[r] = (cj[r] - mu) * sw[r]
-            for jq in range(0, dp, 4):
-                for kq in range(0, jq + 4, 4):
-                    _gram_tile(C, m, jq, kq, S)
+            _gram_lower(C, m, dp, S)
         if weight == 0.0:
             weight = wb
             mean[:] = sb
@@ -614,6 +610,47 @@ def moments_full(
             scatter[j, k] = S[j, k]
             scatter[k, j] = S[j, k]
     return weight, mean, scatter
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _gram_lower(C, m, dp, S):  # pragma: no cover - compiled
+    """``S[j, k] += C[j, :m] . C[k, :m]`` for ``k <= j``, 4 x 4 features at a time:
+    the tiles below the diagonal whole, those on it by their lower triangle
+    (10 products of 16: at d = 8, 36 multiply-adds a row instead of 48)."""
+    for jq in range(0, dp, 4):
+        for kq in range(0, jq, 4):
+            _gram_tile(C, m, jq, kq, S)
+        _gram_diagonal(C, m, jq, S)
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _gram_diagonal(C, m, q, S):  # pragma: no cover - compiled
+    """``S[q + j, q + k] += C[q + j, :m] . C[q + k, :m]`` for ``k <= j < 4``: 10 dot
+    products in one pass over the rows."""
+    a0, a1, a2, a3 = C[q], C[q + 1], C[q + 2], C[q + 3]
+    s00 = s10 = s11 = s20 = s21 = s22 = s30 = s31 = s32 = s33 = 0.0
+    for r in range(m):
+        x0, x1, x2, x3 = a0[r], a1[r], a2[r], a3[r]
+        s00 += x0 * x0
+        s10 += x1 * x0
+        s11 += x1 * x1
+        s20 += x2 * x0
+        s21 += x2 * x1
+        s22 += x2 * x2
+        s30 += x3 * x0
+        s31 += x3 * x1
+        s32 += x3 * x2
+        s33 += x3 * x3
+    S[q, q] += s00
+    S[q + 1, q] += s10
+    S[q + 1, q + 1] += s11
+    S[q + 2, q] += s20
+    S[q + 2, q + 1] += s21
+    S[q + 2, q + 2] += s22
+    S[q + 3, q] += s30
+    S[q + 3, q + 1] += s31
+    S[q + 3, q + 2] += s32
+    S[q + 3, q + 3] += s33
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
