@@ -539,3 +539,36 @@ def test_mahalanobis_is_the_quadratic_form_and_matches_the_log_density(covarianc
     )
     with pytest.raises(ValueError):
         det.mahalanobis(rows[:, :2])
+
+
+def test_scoring_plain_arrays_skips_only_checks_that_would_return_them_unchanged(
+    monkeypatch, tmp_path
+):
+    from sklearn.utils.validation import validate_data
+
+    from anomalykit.detectors import _gaussian
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4))
+    det = GaussianDetector("full").fit(X)
+    plain = [X, X[:1], np.asfortranarray(X), X[::3], X.astype(np.float32)]
+    for A in plain:
+        assert _gaussian._plain_rows(A, 4)
+        assert validate_data(det, A, dtype=[np.float64, np.float32], reset=False,
+                             ensure_all_finite=False) is A  # fmt: skip
+        assert det._check_X(A, finite=False) is A
+    seen = []
+    monkeypatch.setattr(_gaussian, "validate_data", lambda *a, **k: seen.append(1) or a[1])
+    mapped = np.memmap(tmp_path / "rows.f8", dtype=np.float64, mode="w+", shape=X.shape)
+    others = [X.tolist(), X[:0], X[:, :3], X.astype(np.float16), X.astype(">f8"),
+              X.astype(int), X.view(np.matrix), mapped]  # fmt: skip
+    for A in others:
+        det._check_X(A, finite=False)
+    det._check_X(X)  # (finiteness is checked by validate_data)
+    assert len(seen) == len(others) + 1
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="4 features"):
+        det.score_samples(X[:, :3])
+    named = GaussianDetector().fit(pd.DataFrame(X, columns=list("abcd")))
+    with pytest.warns(UserWarning, match="feature names"):
+        named.score_samples(X)  # (fitted with names: the plain array goes through the check)
