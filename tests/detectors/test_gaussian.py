@@ -3,6 +3,7 @@ thresholds, partial_fit, weights and every input error."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import warnings
@@ -572,3 +573,34 @@ def test_scoring_plain_arrays_skips_only_checks_that_would_return_them_unchanged
     named = GaussianDetector().fit(pd.DataFrame(X, columns=list("abcd")))
     with pytest.warns(UserWarning, match="feature names"):
         named.score_samples(X)  # (fitted with names: the plain array goes through the check)
+
+
+def test_fitting_plain_arrays_records_what_validate_data_would(monkeypatch):
+    import copy
+
+    from sklearn.utils.validation import validate_data
+
+    from anomalykit.detectors import _gaussian
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 4))
+    named = GaussianDetector().fit(pd.DataFrame(X[:, :3], columns=list("abc")))
+    for start in (GaussianDetector(), named):
+        for A in (X, X[:2], np.asfortranarray(X), X[::3, ::2], X.astype(np.float32)):
+            ref = copy.deepcopy(start)
+            assert validate_data(ref, A, dtype=[np.float64, np.float32], ensure_min_samples=2,
+                                 ensure_all_finite=False) is A  # fmt: skip
+            got = copy.deepcopy(start).fit(A)
+            assert got.n_features_in_ == ref.n_features_in_ == A.shape[1]
+            assert not hasattr(got, "feature_names_in_") and not hasattr(ref, "feature_names_in_")
+    seen = []
+    real = _gaussian.validate_data
+    monkeypatch.setattr(_gaussian, "validate_data", lambda *a, **k: seen.append(1) or real(*a, **k))
+    GaussianDetector().fit(X)
+    assert seen == []  # (the plain rows did not go through it)
+    for A in (X[:1], X.tolist(), X.astype(int), pd.DataFrame(X)):
+        with contextlib.suppress(ValueError):
+            GaussianDetector().fit(A)
+    assert len(seen) == 4
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        GaussianDetector().fit(X[:1])
