@@ -906,7 +906,7 @@ def bounds_pay_at_once(
     centres (uniform data: 1.02) are left to :func:`bounds_would_pay`.
     ``sample``: :func:`_probe_rows` of X, where the caller keeps it."""
     k, d = centers.shape
-    if k < 2 or k * d < _EAGER_WORK:
+    if not _eager_shape(k, d):
         return False
     D = _distances(_probe_rows(X) if sample is None else sample, centers.astype(np.float64))
     D.sort(axis=1)
@@ -1334,6 +1334,12 @@ def lloyd_bounded(
     return labels, centers, n_iter, own
 
 
+def _eager_shape(k: int, d: int) -> bool:
+    """Whether :func:`bounds_pay_at_once` may start the bounds for this shape
+    (then it asks the data): distance work per row of :data:`_EAGER_WORK`."""
+    return k >= 2 and k * d >= _EAGER_WORK
+
+
 def _hopeful(k: int, d: int, itemsize: int, n_groups: int) -> bool:
     """Whether a bounded pass could cost under :data:`_PROBE_HOPE` plain steps
     for this shape (by the cost model): else a run never probes."""
@@ -1352,8 +1358,7 @@ def plain_throughout(
     if not ((sample_weight == 1).all() or weights_allow_moving(sample_weight)):
         return True
     t = default_groups(n, k) if n_groups is None else max(1, min(n_groups, k))
-    eager = k >= 2 and k * d >= _EAGER_WORK
-    return not eager and not _hopeful(k, d, X.dtype.itemsize, t)
+    return not _eager_shape(k, d) and not _hopeful(k, d, X.dtype.itemsize, t)
 
 
 def _panels_serve(X: np.ndarray, n_clusters: int, engine: str | None = None) -> bool:
