@@ -288,3 +288,20 @@ def test_assign_with_a_shift_equals_assign_on_the_shifted_rows():
         _lloyd.assign(narrow, Cn, shift=mean, distances=False)[0],
         _lloyd.assign(narrow - mean, Cn, distances=False)[0],
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_of_the_training_rows_is_minus_the_inertia_without_a_copy(dtype):
+    X = far_data(n=30000, d=32, dtype=dtype)
+    w = np.random.default_rng(3).uniform(0.5, 2.0, len(X))
+    km = KMeans(10, init=rows(X, 10), n_init=1, max_iter=8).fit(X, sample_weight=w)
+    # exact differences, as the fit's; the centres were rounded once more when
+    # stored about the origin (float32: 6e-10 relative here)
+    assert km.score(X, sample_weight=w) == pytest.approx(-km.inertia_, rel=1e-8)
+    tracemalloc.start()
+    try:
+        km.score(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes / 2 or not HAS_AVX512  # no centred copy where panels serve

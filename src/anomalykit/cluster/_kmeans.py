@@ -178,9 +178,20 @@ class _BaseKMeans(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def score(self, X: ArrayLike, y: Any = None, sample_weight: ArrayLike | None = None) -> float:
-        """Minus the inertia of ``X`` with respect to the fitted centres."""
+        """Minus the inertia of ``X`` with respect to the fitted centres.
+
+        Dense Euclidean rows (compiled kernels): from exact differences, as
+        ``fit``'s ``inertia_`` (the training rows score ``-inertia_`` up to
+        the rounding of the centres, stored about the origin, not the mean),
+        read with the training mean subtracted on the fly where the register
+        panels serve the shape (no centred copy)."""
         X = self._check_predict(X)
         w = check_sample_weight(sample_weight, X.shape[0])
+        if self.metric == "euclidean" and not sp.issparse(X):
+            rows, centers, shift = self._centred(X, subtract=False)
+            fused = assign_own(rows, centers, shift=shift)
+            if fused is not None:
+                return -float(_objective(fused[1], w, self.metric))
         _, dist = assign(*self._centred(X))
         return -float(_objective(dist, w, self.metric))
 
