@@ -76,7 +76,7 @@ def assert_same_model(a, b, rtol):
 @pytest.mark.parametrize("covariance", COVARIANCES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("d", [1, 2, 5, 8, 13])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 8, 13])
 def test_engine_equals_numpy_reference(engine, rng, covariance, dtype, weighted, d):
     n = 70_000  # several chunks, sub-blocks and a ragged tail
     X = make_X(rng, n, d, dtype)
