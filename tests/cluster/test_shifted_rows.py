@@ -48,6 +48,16 @@ def fit_both(X, monkeypatch, **params):
     return shifted, copied
 
 
+def peak_bytes(func):
+    """The most memory (bytes, as tracemalloc sees NumPy's) ``func()`` held at once."""
+    tracemalloc.start()
+    try:
+        func()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def assert_same_fit(a, b):
     np.testing.assert_array_equal(a.labels_, b.labels_)
     np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
@@ -95,24 +105,17 @@ def test_an_emptied_cluster_is_reseeded_from_the_rows_centred(monkeypatch):
 
 
 @needs_panels
-def test_a_fit_reading_shifted_rows_makes_no_copy_of_x():
+def test_a_fit_reading_shifted_rows_makes_no_copy_of_x(monkeypatch):
     X = far_data(n=40000, d=32)
-    size = X.nbytes
-    KMeans(10, init=rows(X, 10), n_init=1, max_iter=3).fit(X)  # (compiled, warm)
-    peaks = {}
-    for name, reads in (("shifted", None), ("copy", lambda *a: False)):
-        saved = _kmeans.reads_shifted
-        if reads is not None:
-            _kmeans.reads_shifted = reads
-        try:
-            tracemalloc.start()
-            KMeans(10, init=rows(X, 10), n_init=1, max_iter=3).fit(X)
-            peaks[name] = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-            _kmeans.reads_shifted = saved
-    assert peaks["copy"] >= size  # (the check sees the copy where one is made)
-    assert peaks["shifted"] < size / 2
+
+    def fit():
+        KMeans(10, init=rows(X, 10), n_init=1, max_iter=3).fit(X)
+
+    fit()  # (compiled, warm)
+    shifted = peak_bytes(fit)
+    monkeypatch.setattr(_kmeans, "reads_shifted", lambda *a: False)
+    assert peak_bytes(fit) >= X.nbytes  # (the check sees the copy where one is made)
+    assert shifted < X.nbytes / 2
 
 
 def test_only_runs_of_plain_panel_steps_read_shifted():
@@ -261,14 +264,7 @@ def test_predict_reads_shifted_rows_and_gives_the_copys_labels(dtype):
     ref = _lloyd.assign(new - shift, km.cluster_centers_ - shift, distances=False)[0]
     np.testing.assert_array_equal(km.predict(new), ref)
     np.testing.assert_array_equal(km.predict(np.asfortranarray(new)), ref)  # (copied: F order)
-    size = new.nbytes
-    tracemalloc.start()
-    try:
-        km.predict(new)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < size / 2  # no copy of the rows
+    assert peak_bytes(lambda: km.predict(new)) < new.nbytes / 2  # no copy of the rows
 
 
 def test_assign_with_a_shift_equals_assign_on_the_shifted_rows():
@@ -298,10 +294,5 @@ def test_score_of_the_training_rows_is_minus_the_inertia_without_a_copy(dtype):
     # exact differences, as the fit's; the centres were rounded once more when
     # stored about the origin (float32: 6e-10 relative here)
     assert km.score(X, sample_weight=w) == pytest.approx(-km.inertia_, rel=1e-8)
-    tracemalloc.start()
-    try:
-        km.score(X)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < X.nbytes / 2 or not HAS_AVX512  # no centred copy where panels serve
+    no_copy = peak_bytes(lambda: km.score(X)) < X.nbytes / 2
+    assert no_copy or not HAS_AVX512  # (no centred copy where panels serve)
