@@ -125,6 +125,9 @@ def test_only_runs_of_plain_panel_steps_read_shifted():
     assert not reads_shifted(np.asfortranarray(X), 10, w, False)  # (a C-ordered copy anyway)
     assert not reads_shifted(sp.csr_matrix(X), 10, w, False)
     assert not reads_shifted(X, 10, w, True)  # cosine: normalised rows, no centring
+    frozen = X.copy()
+    frozen.flags.writeable = False  # (read-only: its own compiled kernels)
+    assert not reads_shifted(frozen, 10, w, False) and not _lloyd._panels_serve(frozen, 10)
     assert not reads_shifted(X[:, :12].copy(), 10, w, False)  # lloyd_step's steps
     wide = np.ascontiguousarray(np.tile(X[:4096], (1, 16)))  # 384 features, k = 64:
     assert not reads_shifted(wide, 64, np.ones(4096), False)  # the bounds may start
