@@ -128,6 +128,10 @@ def test_only_runs_of_plain_panel_steps_read_shifted():
     frozen = X.copy()
     frozen.flags.writeable = False  # (read-only: its own compiled kernels)
     assert not reads_shifted(frozen, 10, w, False) and not _lloyd._panels_serve(frozen, 10)
+    raw = np.zeros(X.nbytes + 1, dtype=np.uint8)
+    odd = raw[1:].view(X.dtype).reshape(X.shape)  # (unaligned: also typed apart)
+    odd[:] = X
+    assert not odd.flags.aligned and not reads_shifted(odd, 10, w, False)
     assert not reads_shifted(X[:, :12].copy(), 10, w, False)  # lloyd_step's steps
     wide = np.ascontiguousarray(np.tile(X[:4096], (1, 16)))  # 384 features, k = 64:
     assert not reads_shifted(wide, 64, np.ones(4096), False)  # the bounds may start

@@ -1364,10 +1364,10 @@ def plain_throughout(
 def _panels_serve(X: np.ndarray, n_clusters: int, engine: str | None = None) -> bool:
     """Whether the compiled kernels' register panels compute the nearest centres
     of these dense C-ordered rows (they can subtract a shift as they read X).
-    Not for read-only rows: Numba types them apart, and the kernels, which
-    until now read only writable copies of them, would compile once more
-    (6.8 s for a first fit)."""
-    if sp.issparse(X) or not (X.flags.c_contiguous and X.flags.writeable):
+    Not for read-only or unaligned rows: Numba types them apart, and the
+    kernels, which until now read only aligned writable copies of them,
+    would compile once more (6.8 s for a first fit)."""
+    if sp.issparse(X) or not (X.flags.c_contiguous and X.flags.writeable and X.flags.aligned):
         return False
     if _compiled_kernels(engine) is None:
         return False
