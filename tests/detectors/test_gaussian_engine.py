@@ -321,27 +321,33 @@ def test_kernels_are_not_imported_with_anomalykit():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_fit_factors_the_covariance_on_one_blas_thread(rng, monkeypatch):
-    """OpenBLAS's threaded triangular solve sometimes took milliseconds on a 2 x 2
-    matrix: the fit's LAPACK calls run with BLAS held to one thread."""
+@pytest.mark.parametrize("d", [3, _gaussian._LAPACK_UNTHREADED, _gaussian._LAPACK_UNTHREADED + 1])
+def test_fit_factors_wide_covariances_on_one_blas_thread(rng, monkeypatch, d):
+    """OpenBLAS's threads took milliseconds on small matrices where they spun up:
+    wide covariances are factored with BLAS held to one thread; narrow ones,
+    which OpenBLAS factors on the calling thread anyway, skip the limiter's cost."""
     from threadpoolctl import threadpool_info
 
     seen = []
-    real = _gaussian.linalg.solve_triangular
+    real = _gaussian.lapack.dtrtri
 
     def recording(*args, **kwargs):
         seen.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(_gaussian.linalg, "solve_triangular", recording)
-    X = rng.normal(size=(500, 3))
+    monkeypatch.setattr(_gaussian.lapack, "dtrtri", recording)
+    X = rng.normal(size=(500, d)) @ (np.eye(d) + 0.3 * rng.normal(size=(d, d)))
     with threadpool_limits(2, user_api="blas"):  # (else the test could pass for nothing)
         detector = GaussianDetector("full").fit(X)
-    assert seen and set(seen) == {1}
+    assert seen and set(seen) == ({1} if d > _gaussian._LAPACK_UNTHREADED else {2})
+    chol = np.linalg.cholesky(detector.covariance_)
+    np.testing.assert_allclose(
+        detector.precision_cholesky_, np.linalg.inv(chol).T, rtol=1e-10, atol=1e-12
+    )
     np.testing.assert_allclose(
         detector.precision_cholesky_ @ detector.precision_cholesky_.T,
         np.linalg.inv(detector.covariance_),
-        rtol=1e-10,
+        rtol=1e-8,
     )
 
 

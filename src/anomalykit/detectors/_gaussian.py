@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import linalg
+from scipy.linalg import lapack
 from scipy.stats import chi2
 from sklearn.base import BaseEstimator, OutlierMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -59,6 +59,11 @@ _N_THREADS: int | None = None
 _CHUNK_ROWS = 32768
 #: At most this many chunks: little Python (and thread hand-over) per call.
 _MAX_CHUNKS = 16
+#: Up to this many features, the covariance's Cholesky factor and its inverse
+#: are computed without limiting OpenBLAS's threads, which it does not use at
+#: that size: over 300 calls each of d = 2 to 16, no CPU time on its threads
+#: (/proc); from d = 128 on, 8-20 ms calls where they spin up.
+_LAPACK_UNTHREADED = 16
 #: A robust fit that has not reached its fixed point after this many refits
 #: stops there, with a ConvergenceWarning.
 _ROBUST_MAX_ITER = 100
@@ -522,18 +527,14 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
             cov = (1.0 - shrink) * cov
             cov.flat[:: d + 1] += shrink * mu
         cov.flat[:: d + 1] += self.reg_covar
-        try:
-            # LAPACK on one BLAS thread: OpenBLAS's threaded triangular solve took
-            # 2-6 ms instead of 0.15 in one call out of four (d = 2), a third of a fit.
-            with one_blas_thread():
-                chol = linalg.cholesky(cov, lower=True, check_finite=False)
-                inv_chol = linalg.solve_triangular(chol, np.eye(d), lower=True, check_finite=False)
-        except linalg.LinAlgError:
+        factors = _cholesky_and_inverse(cov)
+        if factors is None:
             raise ValueError(
                 "The covariance is not positive definite (constant, duplicated or collinear "
                 "features?). Increase reg_covar, use shrinkage='ledoit-wolf', drop redundant "
                 "columns, or use covariance='diag'."
-            ) from None
+            )
+        chol, inv_chol = factors
         self.covariance_ = cov
         self.var_ = np.diag(cov).copy()
         self.shrinkage_ = shrink
@@ -792,6 +793,31 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
 
 #: Rows per sub-block of the diag score kernel.
 _DIAG_SCORE_ROWS = 1024
+
+
+def _cholesky_and_inverse(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(L, L^-1)`` with ``cov = L L^T``, ``L`` lower triangular; None where
+    ``cov`` is not positive definite.
+
+    LAPACK's own routines (``potrf``, ``trtri``), called directly: SciPy's
+    ``cholesky`` and ``solve_triangular`` add their checks and copies, 0.35 ms of
+    a fit after a pause against 0.09. Up to :data:`_LAPACK_UNTHREADED` features
+    OpenBLAS runs them on the calling thread; wider ones run inside
+    :func:`one_blas_thread`, as OpenBLAS's threads took 2-6 ms instead of 0.15
+    in one call out of four (a triangular solve, d = 2, before this).
+    """
+    if cov.shape[0] > _LAPACK_UNTHREADED:
+        with one_blas_thread():
+            return _lapack_cholesky_and_inverse(cov)
+    return _lapack_cholesky_and_inverse(cov)
+
+
+def _lapack_cholesky_and_inverse(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    chol, info = lapack.dpotrf(cov, lower=1, clean=1)
+    if info != 0:  # > 0: the leading minor of that order is not positive definite
+        return None
+    inv_chol, info = lapack.dtrtri(chol, lower=1)
+    return None if info != 0 else (chol, inv_chol)
 
 
 def _variances(moments: Moments, ddof: int) -> np.ndarray:
