@@ -106,7 +106,7 @@ def test_wide_rows(engine, rng, covariance):
 @pytest.mark.parametrize("n", [2, 3, 31, 257, 32_768, 32_769, 32_768 * 3 + 7])
 def test_ragged_chunks_and_blocks(engine, rng, covariance, n):
     """Row counts around the chunk (32768 rows), sub-block and lane sizes."""
-    for d in (3, 4, 9):
+    for d in (2, 3, 4, 8, 9):
         X = make_X(rng, n, d)
         ref = fitted(engine, "numpy", covariance, X, reg_covar=1e-3, epsilon=1e-3)
         fast = fitted(engine, "numba", covariance, X, reg_covar=1e-3, epsilon=1e-3)
@@ -448,6 +448,61 @@ def test_lane_sums_equal_the_loop_they_replace(rng, dtype, vectors):
     got = np.zeros((2, lanes))
     call(flat, lanes, cl, got[0], got[1])
     assert np.isfinite(got).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 2, 4, 8])
+def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
+    """The full moments of unweighted rows of 1, 2, 4 or 8 features, read without the
+    transposed copy: every lane and rotation lands on its product of the Gram matrix
+    (the lower triangle; the d/2 rotation, which meets each pair twice, counted
+    once), over whole blocks, a last partial block and the last rows one by one.
+    Integer values make every sum exact: the result must equal NumPy's to the bit,
+    added to what ``S`` held, its upper triangle untouched."""
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    L = 8 * kernels._GRAM_VECTORS
+    block = kernels._GRAM_BLOCK
+    centre = rng.integers(-3, 4, d).astype(np.float64)
+    for m in (0, 1, 3, L // d - 1, L // d + 1, block // d, 3 * block // d + 5):
+        X = rng.integers(-50, 50, (m, d)).astype(dtype)
+        start = rng.integers(-5, 5, (d, d)).astype(np.float64)
+        S = start.copy()
+        sums = np.full(d, np.nan)
+        acc1, acc2 = np.full(L, np.nan), np.full((d // 2 + 1) * L, np.nan)
+        kernels._grams_by_lanes(X, centre, acc1, acc2, sums, S)
+        C = X.astype(np.float64) - centre
+        np.testing.assert_array_equal(sums, C.sum(axis=0))
+        np.testing.assert_array_equal(np.tril(S - start), np.tril(C.T @ C))
+        np.testing.assert_array_equal(np.triu(S, 1), np.triu(start, 1))
+
+
+def test_lane_grams_refuse_other_widths_and_layouts(rng):
+    """Only rows of 1, 2, 4 or 8 features fill whole vectors, and the vector loads
+    assume C-contiguous values: anything else is a compile error, never a wrong sum."""
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    @njit
+    def three(flat, cl, acc1, acc2):
+        kernels._lane_grams(flat, flat.shape[0], 3, cl, acc1, acc2)
+
+    @njit
+    def eight(flat, cl, acc1, acc2):
+        kernels._lane_grams(flat, flat.shape[0], 8, cl, acc1, acc2)
+
+    L = 8 * kernels._GRAM_VECTORS
+    flat = rng.normal(size=2 * L)
+    with pytest.raises(TypingError):
+        three(flat, np.zeros(8), np.zeros(L), np.zeros(2 * L))
+    with pytest.raises(TypingError):
+        eight(rng.normal(size=4 * L)[::2], np.zeros(8), np.zeros(L), np.zeros(5 * L))
+    acc1, acc2 = np.zeros(L), np.zeros(5 * L)
+    eight(flat, np.zeros(8), acc1, acc2)
+    assert acc1.sum() == pytest.approx(flat.sum())
+    assert acc2[:L].sum() == pytest.approx((flat**2).sum())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -951,6 +951,14 @@ def _full_rows(dp: int) -> int:
     return 128 if dp <= 8 else 64 if dp <= 64 else 32
 
 
+def _lane_gram_rows(d: int) -> int:
+    """Rows per sub-block (and Chan merge) of the full moments of unweighted rows
+    of 1, 2, 4 or 8 features, which are read without a transposed copy
+    (:func:`._gaussian_kernels._grams_by_lanes`): 2**17 values, as the diag
+    kernel's sub-blocks, a whole number of its segments of 32 values."""
+    return 2**17 // d
+
+
 def _diag_lanes(d: int) -> tuple[int, int]:
     """``(lanes, rows)`` of the diag moments kernel: ``lanes`` (a multiple of both
     ``d`` and 8) per segment; ``rows`` (a whole number of segments, ~128 Ki
@@ -980,7 +988,7 @@ def _engine_moments(kernels: Any, X: np.ndarray, w: np.ndarray | None, full: boo
         w = np.ascontiguousarray(w, dtype=np.float64)
     if full:
         dp = _padded(d)
-        rows = _full_rows(dp)
+        rows = _full_rows(dp) if w is not None or 8 % d else _lane_gram_rows(d)
 
         def kernel(Xc: np.ndarray, wc: np.ndarray | None, a: int, b: int) -> tuple:
             return kernels.moments_full(Xc, wc, shift, a, b, rows, dp)

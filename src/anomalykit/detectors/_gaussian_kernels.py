@@ -26,9 +26,11 @@ Moments (``fit``), about a fixed ``shift`` (a rough mean of the data, so that
 the means handled here are small numbers even for ``1e6 + N(0, 1)`` data)
     ``diag``: one pass per sub-block, sums of ``x - c`` and ``(x - c)**2``
     about the previous sub-block's mean ``c``, then Chan's merge: never the
-    naive ``E[x**2] - E[x]**2``. ``full``: per sub-block the exact two-pass
-    computation (its mean, then the Gram matrix of the centred rows, from the
-    L1 buffer), then Chan's merge. The caller merges the chunks' moments in
+    naive ``E[x**2] - E[x]**2``. ``full``: per sub-block the Gram matrix of
+    its rows about the previous sub-block's mean, less ``s s^T / m``, then
+    Chan's merge; from the transposed L1 buffer in 4 x 4 tiles, or, for
+    unweighted rows of 1, 2, 4 or 8 features, from X itself, a row's features
+    meeting by rotations within vector registers (:func:`_lane_grams`). The caller merges the chunks' moments in
     chunk order, so results depend on the data's shape only, not on the
     number of threads.
 
@@ -247,6 +249,135 @@ def _lane_sums_loop(flat, count, lanes, cl, acc1, acc2):  # pragma: no cover - c
             c = seg[lane] - cl[lane]
             acc1[lane] += c
             acc2[lane] += c * c
+
+
+#: Vectors of 8 values per segment of :func:`_lane_grams`: 2 x (1 + d/2 + 1)
+#: independent sums, enough to keep both multiply-add units busy (4 spilled
+#: sums to the stack at d = 8).
+_GRAM_VECTORS = 2
+#: Values per call of :func:`_lane_grams`, whose sums start at 0 in registers
+#: and are then added to memory: each lane sums 128 products, then 2**17 / 2048
+#: of those per sub-block. One lane summing a whole sub-block (4096 products)
+#: lost up to 1e-13 of the scatter, the transposed tiles' 128-row sub-blocks
+#: 5e-16.
+_GRAM_BLOCK = 2048
+
+
+def _rotation(d, s):
+    """Lane ``i`` of a vector of 8 values takes lane ``g + (i - g + s) % d``, ``g =
+    i - i % d``: within each row (``d`` dividing 8), feature ``j`` meets
+    feature ``(j + s) % d``."""
+    return [i - i % d + (i % d + s) % d for i in range(8)]
+
+
+@intrinsic
+def _lane_grams(typingctx, flat, count, group, cl, acc1, acc2):
+    """Sums and cross-products of rows of ``d = group`` features (1, 2, 4 or 8:
+    ``8 // d`` whole rows per vector of 8 values), without transposing them.
+
+    Over the segments of ``L = 8 * _GRAM_VECTORS`` values ``e = 0, L, ... <
+    count``, with ``c = flat[e + l] - cl[l % 8]``: lane ``l`` sums ``c`` and,
+    for ``s = 0 .. d // 2``, ``c * c_rot`` where ``c_rot`` is the value of
+    feature ``(j + s) % d`` of the same row (``j = l % d``). Those sums start at
+    0 in registers and are then added to ``acc1[l]`` and ``acc2[s * L + l]``:
+    rotation ``s`` of lane ``l`` holds ``sum (x_j - c_j)(x_(j+s)%d - c_(j+s)%d)``,
+    every product of the Gram matrix at least once (``s = d / 2`` twice, for
+    ``j`` and ``j + d / 2``). At d = 8 a row is one vector: 5 multiply-adds and
+    4 permutations, where the transposed copy and its 4 x 4 tiles took about 8
+    cycles a row on one core.
+
+    ``flat`` (float32, widened exactly, or float64) and the float64 arrays
+    ``cl`` (8 values), ``acc1`` (``L``) and ``acc2`` (``(d // 2 + 1) * L``, both
+    writable) are C-contiguous, which the typing checks; ``count`` must be a
+    multiple of ``L`` within ``flat``: nothing is bounds-checked.
+    """
+    arrays = (flat, cl, acc1, acc2)
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
+        return None
+    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
+        return None
+    if not all(a.dtype == types.float64 for a in arrays[1:]) or not (acc1.mutable and acc2.mutable):
+        return None
+    if not isinstance(group, types.IntegerLiteral) or group.literal_value not in (1, 2, 4, 8):
+        return None
+    d = group.literal_value
+    V = _GRAM_VECTORS
+    R = d // 2 + 1
+    sig = types.void(flat, count, group, cl, acc1, acc2)
+
+    def codegen(context, builder, signature, args):
+        flat_ty, count_ty = signature.args[:2]
+        fa = context.make_array(flat_ty)(context, builder, args[0])
+        n = context.cast(builder, args[1], count_ty, types.intp)
+        ca, a1, a2 = (
+            context.make_array(signature.args[i])(context, builder, args[i]) for i in (3, 4, 5)
+        )
+        intp = context.get_value_type(types.intp)
+        f64 = ir.VectorType(ir.DoubleType(), 8)
+        src = ir.VectorType(context.get_value_type(flat_ty.dtype), 8)
+        fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(f64, [f64] * 3), "llvm.fma.v8f64"
+        )
+        masks = [ir.Constant(ir.VectorType(ir.IntType(32), 8), _rotation(d, s)) for s in range(R)]
+
+        def at(array, index, vec):
+            ptr = builder.gep(array.data, [index])
+            return builder.bitcast(ptr, vec.as_pointer())
+
+        def lane(v):
+            return ir.Constant(intp, 8 * v)
+
+        centre = builder.load(at(ca, lane(0), f64), align=8)
+        zero = ir.Constant(f64, [0.0] * 8)
+        start1 = [zero] * V
+        start2 = [[zero] * V for _ in range(R)]
+        entry = builder.block
+        loop = builder.append_basic_block("lane_grams")
+        done = builder.append_basic_block("lane_grams_done")
+        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(intp, 0)), loop, done)
+        builder.position_at_end(loop)
+        e = builder.phi(intp)
+        e.add_incoming(ir.Constant(intp, 0), entry)
+        s1 = [builder.phi(f64) for _ in range(V)]
+        s2 = [[builder.phi(f64) for _ in range(V)] for _ in range(R)]
+        for v in range(V):
+            s1[v].add_incoming(start1[v], entry)
+            for s in range(R):
+                s2[s][v].add_incoming(start2[s][v], entry)
+        new1 = []
+        new2 = [[] for _ in range(R)]
+        for v in range(V):
+            x = builder.load(
+                at(fa, builder.add(e, lane(v)), src), align=flat_ty.dtype.bitwidth // 8
+            )
+            if flat_ty.dtype != types.float64:
+                x = builder.fpext(x, f64)
+            c = builder.fsub(x, centre)
+            new1.append(builder.fadd(s1[v], c))
+            for s in range(R):
+                rot = c if s == 0 else builder.shuffle_vector(c, c, masks[s])
+                new2[s].append(builder.call(fma, [c, rot, s2[s][v]]))
+        e_next = builder.add(e, lane(V))
+        body_end = builder.block
+        e.add_incoming(e_next, body_end)
+        for v in range(V):
+            s1[v].add_incoming(new1[v], body_end)
+            for s in range(R):
+                s2[s][v].add_incoming(new2[s][v], body_end)
+        builder.cbranch(builder.icmp_signed("<", e_next, n), loop, done)
+        builder.position_at_end(done)
+        sums = [(start1[v], new1[v], a1, v) for v in range(V)] + [
+            (start2[s][v], new2[s][v], a2, s * V + v) for s in range(R) for v in range(V)
+        ]
+        phis = [builder.phi(f64) for _ in sums]  # (a block's phis come first)
+        for phi, (before, after, array, v) in zip(phis, sums, strict=True):
+            phi.add_incoming(before, entry)
+            phi.add_incoming(after, body_end)
+            ptr = at(array, lane(v), f64)
+            builder.store(builder.fadd(builder.load(ptr, align=8), phi), ptr, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
@@ -589,12 +720,20 @@ def moments_full(
     as exact as centring first). One core, 2e6 x 8: 6.4 ms, 6.7 ms with
     separate passes for the sub-block's mean and its centring. Weighted rows
     are centred on their sub-block's weighted mean and scaled by ``sqrt(w)``.
+
+    Unweighted rows of 1, 2, 4 or 8 features skip the copy: their products
+    come from X by :func:`_grams_by_lanes` (pass ``rows`` of 2**17 values, as
+    the copy's 128 no longer bound a buffer). 1e6 x 8 float64, one core: 2.9 ->
+    2.1 ms; two: 1.68 -> 1.26 ms; 1e6 x 2, two: 0.60 -> 0.36 ms.
     """
     d = X.shape[1]
+    lanes = w is None and 8 % d == 0  # rows of 1, 2, 4 or 8 features: _grams_by_lanes
     weight = 0.0
     mean = np.zeros(d)
     S = np.zeros((dp, dp))
-    C = np.zeros((dp, rows))  # padded feature rows stay 0
+    C = np.zeros((dp, 0 if lanes else rows))  # padded feature rows stay 0
+    acc1 = np.empty(8 * _GRAM_VECTORS)
+    acc2 = np.empty((d // 2 + 1) * 8 * _GRAM_VECTORS)
     sw = np.empty(rows)
     sb = np.empty(d)
     centre = np.zeros(d)  # unit weights: the previous sub-block's mean, relative to shift
@@ -606,15 +745,18 @@ def moments_full(
             for j in range(d):
                 cabs[j] = shift[j] + centre[j]
                 centre[j] = cabs[j] - shift[j]  # exactly the centre used (after rounding)
-            _load_transposed(X[a:b], cabs, C)
             wb = float(m)
-            for j in range(d):
-                cj = C[j]
-                acc = 0.0
-                for r in range(m):
-                    acc += cj[r]
-                sb[j] = acc  # the sum about the centre, for now
-            _gram_lower(C, m, dp, S)
+            if lanes:
+                _grams_by_lanes(X[a:b], cabs, acc1, acc2, sb, S)
+            else:
+                _load_transposed(X[a:b], cabs, C)
+                for j in range(d):
+                    cj = C[j]
+                    acc = 0.0
+                    for r in range(m):
+                        acc += cj[r]
+                    sb[j] = acc  # the sum about the centre, for now
+                _gram_lower(C, m, dp, S)
             for j in range(d):  # about the sub-block's own mean: minus sum sum^T / m
                 for k in range(j + 1):
                     S[j, k] -= sb[j] * sb[k] / wb
@@ -662,6 +804,55 @@ def moments_full(
             scatter[j, k] = S[j, k]
             scatter[k, j] = S[j, k]
     return weight, mean, scatter
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _grams_by_lanes(Xb, centre, acc1, acc2, sums, S):  # pragma: no cover - compiled
+    """``sums[j] = sum_r c_rj`` and ``S[j, k] += sum_r c_rj c_rk`` (``k <= j``) with
+    ``c_rj = Xb[r, j] - centre[j]``, for rows of ``d`` features, ``d`` dividing 8:
+    :func:`_lane_grams` over the whole segments of the sub-block, blocks of
+    :data:`_GRAM_BLOCK` values at a time, its lanes then added up feature by
+    feature (in lane order), and the last rows one by one."""
+    d = Xb.shape[1]
+    L = 8 * _GRAM_VECTORS
+    cl = np.empty(8)
+    for lane in range(8):
+        cl[lane] = centre[lane % d]
+    flat = Xb.reshape(-1)
+    size = flat.shape[0]
+    full = size - size % L
+    acc1[:] = 0.0
+    acc2[:] = 0.0
+    for e in range(0, full, _GRAM_BLOCK):
+        block = flat[e : min(e + _GRAM_BLOCK, full)]
+        count = block.shape[0]
+        if d == 8:
+            _lane_grams(block, count, 8, cl, acc1, acc2)
+        elif d == 4:
+            _lane_grams(block, count, 4, cl, acc1, acc2)
+        elif d == 2:
+            _lane_grams(block, count, 2, cl, acc1, acc2)
+        else:
+            _lane_grams(block, count, 1, cl, acc1, acc2)
+    for j in range(d):
+        sums[j] = 0.0
+    for lane in range(L):
+        sums[lane % d] += acc1[lane]
+    half = d // 2
+    for s in range(half + 1):
+        for lane in range(L):
+            j = lane % d
+            if s == half and s > 0 and d % 2 == 0 and j >= half:
+                continue  # (j + d/2, j): the same products as (j, j + d/2)
+            k = (j + s) % d
+            S[max(j, k), min(j, k)] += acc2[s * L + lane]
+    for r in range(full // d, Xb.shape[0]):
+        xr = Xb[r]
+        for j in range(d):
+            cj = xr[j] - centre[j]
+            sums[j] += cj
+            for k in range(j + 1):
+                S[j, k] += cj * (xr[k] - centre[k])
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
