@@ -56,6 +56,32 @@ def test_large_arrays_hash_evenly_spaced_rows_only():
     assert 1 not in set(sampled.tolist())
 
 
+def test_the_hash_is_stable_across_releases():
+    """Saved models carry fingerprints that users compare with fingerprint(X) of
+    their data: the bytes hashed must not change (digests from version 0.1.0)."""
+    small = np.arange(12.0).reshape(4, 3)
+    assert fingerprint(small)["sha256"] == (
+        "fd707760a66feb6349d8190f4df3aa7e5533c1efb9f68fa7a5896e93e6eaa989"
+    )
+    assert fingerprint(small.astype(">f8"))["sha256"] == fingerprint(small)["sha256"]
+    assert fingerprint(np.arange(10_000, dtype=np.float32).reshape(5000, 2))["sha256"] == (
+        "ed2677647ddbe53a0becf8726c8fcec59882d28169f892e349f07b00ee7dfefa"
+    )
+    assert fingerprint(sp.csr_matrix(np.eye(5000)[:, :3]))["sha256"] == (
+        "b7b8bc1d4d5d60c576414b0f8761629a98c69aa768025b3ab45ee95274fb521e"
+    )
+
+
+def test_hashed_rows_are_shared_read_only():
+    """The row indices of a size are kept for the next fit: nobody may change them."""
+    from anomalykit._utils._fingerprint import _hashed_rows
+
+    rows = _hashed_rows(10_000)
+    assert _hashed_rows(10_000) is rows
+    assert not rows.flags.writeable
+    np.testing.assert_array_equal(rows, (np.arange(4096) * 9999) // 4095)
+
+
 def test_sparse_matrices():
     S = sp.csr_matrix(np.where(np.abs(X) > 1, X, 0.0))
     fp = fingerprint(S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from anomalykit._utils._stats import Moments, moments_of
+from anomalykit._utils._stats import Moments, merge_all, moments_of
 
 
 @pytest.fixture
@@ -127,3 +127,64 @@ def test_merge_of_two_points_by_hand():
     np.testing.assert_allclose(m.mean, [3.0])
     # 1 * (0 - 3)^2 + 3 * (4 - 3)^2 = 12
     np.testing.assert_allclose(m.scatter, [12.0])
+
+
+def as_part(m):
+    return (m.weight, m.mean, m.scatter)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["diag", "full"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_merge_all_equals_batch_and_pairwise_merges(rng, full, weighted):
+    X = rng.normal(size=(300, 4)) @ rng.normal(size=(4, 4)) + rng.normal(size=4) * 10
+    w = rng.uniform(0.0, 2.0, size=300) if weighted else None
+    expected = direct(X, w, full)
+    for _ in range(10):
+        cuts = np.sort(rng.choice(np.arange(1, 300), size=rng.integers(1, 16), replace=False))
+        parts = [
+            moments_of(X[idx], None if w is None else w[idx], full=full)
+            for idx in np.split(np.arange(300), cuts)
+        ]
+        merged = merge_all([as_part(p) for p in parts])
+        assert merged.full is full
+        assert_moments_close(merged, *expected)
+        pairwise = parts[0]
+        for p in parts[1:]:
+            pairwise = pairwise.merge(p)
+        np.testing.assert_allclose(merged.scatter, pairwise.scatter, rtol=1e-12)
+    one = moments_of(X, w, full=full)
+    alone = merge_all([as_part(one)])
+    assert alone.weight == one.weight
+    np.testing.assert_array_equal(alone.mean, one.mean)
+    np.testing.assert_array_equal(alone.scatter, one.scatter)
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["diag", "full"])
+def test_merge_all_with_parts_of_no_weight(rng, full):
+    X = rng.normal(size=(40, 3))
+    m = moments_of(X, full=full)
+    zero = moments_of(X[:5], np.zeros(5), full=full)
+    merged = merge_all([as_part(zero), as_part(m), as_part(zero)])
+    assert merged.weight == m.weight
+    np.testing.assert_allclose(merged.mean, m.mean, rtol=1e-15, atol=1e-16)
+    np.testing.assert_allclose(merged.scatter, m.scatter, rtol=1e-14)
+    nothing = merge_all([as_part(zero), as_part(zero)])
+    assert nothing.weight == 0.0 and np.isfinite(nothing.mean).all()
+
+
+def test_merge_all_is_stable_far_from_the_origin(rng):
+    """The parts' means (about 1e9) differ from the overall mean by about 1e-2: their
+    deviations, taken from the final mean, keep the between-part scatter exact."""
+    X = 1e9 + rng.normal(size=(10_000, 2))
+    parts = [as_part(moments_of(chunk, full=False)) for chunk in np.array_split(X, 37)]
+    merged = merge_all(parts)
+    np.testing.assert_allclose(merged.scatter / 10_000, (X - 1e9).var(axis=0), rtol=1e-6)
+
+
+def test_merge_all_of_two_points_by_hand():
+    m = merge_all(
+        [(1.0, np.array([0.0]), np.array([0.0])), (3.0, np.array([4.0]), np.array([0.0]))]
+    )
+    assert m.weight == 4.0
+    np.testing.assert_allclose(m.mean, [3.0])
+    np.testing.assert_allclose(m.scatter, [12.0])  # 1 * (0 - 3)^2 + 3 * (4 - 3)^2

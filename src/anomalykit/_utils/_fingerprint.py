@@ -10,6 +10,7 @@ change confined to rows that were not hashed goes unnoticed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -20,6 +21,17 @@ __all__ = ["MAX_HASHED_ROWS", "fingerprint"]
 
 #: Rows hashed at most: bounds the cost at ``4096 * n_columns`` values.
 MAX_HASHED_ROWS = 4096
+
+
+@functools.lru_cache(maxsize=16)
+def _hashed_rows(n: int) -> np.ndarray:
+    """The rows hashed of ``n > MAX_HASHED_ROWS`` rows, evenly spaced, first and
+    last included (read-only; kept for the next fit of as many rows: the three
+    NumPy calls took 90 us of a fit after a pause)."""
+    m = MAX_HASHED_ROWS
+    rows = (np.arange(m, dtype=np.int64) * (n - 1)) // (m - 1)
+    rows.flags.writeable = False
+    return rows
 
 
 def fingerprint(X: Any, previous: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -71,18 +83,18 @@ def fingerprint(X: Any, previous: dict[str, Any] | None = None) -> dict[str, Any
         )
     n, d = X.shape
     m = min(n, MAX_HASHED_ROWS)
-    rows = (np.arange(m, dtype=np.int64) * (n - 1)) // max(m - 1, 1)
     little = X.dtype.newbyteorder("<")
     h = hashlib.sha256(f"anomalykit-fingerprint-1;{n};{d};{little.str}".encode())
     if sp.issparse(X):
-        sample = sp.csr_matrix(X[rows] if m < n else X, copy=True)
+        sample = sp.csr_matrix(X[_hashed_rows(n)] if m < n else X, copy=True)
         sample.sort_indices()
         for part in (sample.indptr, sample.indices):
-            h.update(np.ascontiguousarray(part, dtype="<i8").tobytes())
-        h.update(np.ascontiguousarray(sample.data, dtype=little).tobytes())
+            h.update(np.ascontiguousarray(part, dtype="<i8"))
+        h.update(np.ascontiguousarray(sample.data, dtype=little))
     else:
-        sample = X[rows] if m < n else X
-        h.update(np.ascontiguousarray(sample, dtype=little).tobytes())
+        # (take: one gather; X[rows] took 30 us against 7 for 4096 rows of 2 values)
+        sample = X.take(_hashed_rows(n), axis=0) if m < n else X
+        h.update(np.ascontiguousarray(sample, dtype=little))  # (its buffer, not a copy)
     out = {
         "n_rows": int(n),
         "n_columns": int(d),

@@ -7,11 +7,12 @@ block reductions: every path builds :class:`Moments` from arrays and merges them
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Moments", "moments_of"]
+__all__ = ["Moments", "merge_all", "moments_of"]
 
 #: Rows per block when reading a large array; keeps the centred copy of one
 #: block near 4 MiB whatever the width, so it stays in cache for the second pass.
@@ -52,6 +53,33 @@ class Moments:
         else:
             correction = delta * delta * factor
         return Moments(total, mean, self.scatter + other.scatter + correction)
+
+
+def merge_all(parts: Sequence[tuple[float, np.ndarray, np.ndarray]]) -> Moments:
+    """The moments of the union of several sets of rows, each given as ``(weight,
+    mean, scatter)`` (at least one).
+
+    At once rather than merge by merge: the scatters' sum plus that of the means
+    about the overall mean, ``sum_i w_i (m_i - m)(m_i - m)^T``, exact in real
+    arithmetic as Chan's pairwise merges and as stable (the deviations are
+    taken from the final mean), in a few NumPy calls whatever the number of
+    parts (the compiled engine's 16 chunks: 15 merges took 0.1 ms of a fit
+    after a pause). The result depends on the parts and their order only.
+    """
+    weights = np.array([part[0] for part in parts], dtype=np.float64)
+    means = np.array([part[1] for part in parts], dtype=np.float64)
+    scatters = np.array([part[2] for part in parts], dtype=np.float64)
+    total = weights.sum()
+    if total == 0:  # no mass anywhere: as merging them pairwise
+        return Moments(0.0, means[0], scatters[0])
+    mean = (weights @ means) / total
+    deviations = means - mean
+    weighted = deviations * weights[:, np.newaxis]
+    if scatters.ndim == 3:
+        between = weighted.T @ deviations
+    else:
+        between = (weighted * deviations).sum(axis=0)
+    return Moments(float(total), mean, scatters.sum(axis=0) + between)
 
 
 def _block_moments(X: np.ndarray, w: np.ndarray | None, full: bool) -> Moments:

@@ -3,6 +3,7 @@ name the problem and the fix. Workers behind these checks assume valid input."""
 
 from __future__ import annotations
 
+import math
 from numbers import Integral, Real
 from typing import Any
 
@@ -128,7 +129,12 @@ def check_real(
     kind = Integral if integer else Real
     ok = isinstance(value, kind) and not isinstance(value, bool)
     if ok and not integer:
-        ok = bool(np.isfinite(value))
+        try:
+            # (math, not NumPy: a fit checks a few parameters, and np.isfinite
+            # on a Python number took 20-30 us each after a pause)
+            ok = math.isfinite(value)
+        except OverflowError:  # an int too large for a float is finite all the same
+            ok = True
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:

@@ -23,7 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._utils._fingerprint import fingerprint
-from .._utils._stats import Moments, moments_of
+from .._utils._stats import Moments, merge_all, moments_of
 from .._utils._threads import engine_threads, one_blas_thread, run_chunks
 from .._utils._validation import (
     check_in,
@@ -982,8 +982,11 @@ def _engine_moments(kernels: Any, X: np.ndarray, w: np.ndarray | None, full: boo
     when the data sit far from the origin.
     """
     n, d = X.shape
-    # (a C-ordered copy: the same rounding whatever the layout of X)
-    shift = np.ascontiguousarray(X[: min(n, 64)], dtype=np.float64).mean(axis=0)
+    # The mean of the first rows, from a C-ordered copy: the same rounding whatever
+    # the layout of X (NumPy's mean would be the same bits, with 40 us more
+    # Python after a pause).
+    head = np.ascontiguousarray(X[:64], dtype=np.float64)
+    shift = np.add.reduce(head, axis=0) / head.shape[0]
     if w is not None:
         w = np.ascontiguousarray(w, dtype=np.float64)
     if full:
@@ -1005,12 +1008,8 @@ def _engine_moments(kernels: Any, X: np.ndarray, w: np.ndarray | None, full: boo
             return kernel(X, w, a, b)
         return kernel(np.ascontiguousarray(X[a:b]), None if w is None else w[a:b], 0, b - a)
 
-    result: Moments | None = None
     with np.errstate(invalid="ignore", over="ignore"):  # non-finite X: the caller reports it
-        for weight, mean, scatter in _run_chunks(work, n):
-            part = Moments(weight, mean, scatter)
-            result = part if result is None else result.merge(part)
-        assert result is not None  # n >= 1 is checked by the caller
+        result = merge_all(_run_chunks(work, n))
         return Moments(result.weight, result.mean + shift, result.scatter)
 
 
