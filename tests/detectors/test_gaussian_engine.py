@@ -477,6 +477,45 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
         np.testing.assert_array_equal(np.triu(S, 1), np.triu(start, 1))
 
 
+def _diag_scores8_caller(d):
+    """A compiled caller of ``_diag_scores8`` with ``d`` written in (a literal)."""
+    from numba import njit
+
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    namespace = {"kernels": kernels}
+    exec(
+        f"def call(flat, count, mv, sv, log_norm, out, total):\n"
+        f"    kernels._diag_scores8(flat, count, {d}, mv, sv, log_norm, out, total)\n",
+        namespace,
+    )
+    return njit(namespace["call"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("d", [1, 2, 4, 8])
+def test_diag_scores_eight_rows_at_a_time(rng, dtype, d):
+    """Rows in lanes, each row's squares summed by pairs of neighbouring lanes: every
+    score lands on its own row, in order, and the lanes' totals add up to the
+    scores' sum; nothing past ``count`` rows is read or written. Integer values
+    and power-of-two scales keep every sum exact: equal to NumPy's to the bit."""
+    call = _diag_scores8_caller(d)
+    mean = rng.integers(-3, 4, d).astype(np.float64)
+    scale = 2.0 ** rng.integers(-2, 3, d)
+    mv, sv = np.tile(mean, 8 // d), np.tile(scale, 8 // d)
+    for count in (0, 8, 64, 8 * 37):
+        X = rng.integers(-40, 40, (count + 5, d)).astype(dtype)
+        X[count:] = np.nan  # past count: never read
+        out = np.full(count + 3, -7.0)
+        total = rng.integers(-5, 5, 8).astype(np.float64)
+        start = total.copy()
+        call(X.reshape(-1), count, mv, sv, -2.5, out, total)
+        expected = -2.5 - 0.5 * (((X[:count].astype(np.float64) - mean) * scale) ** 2).sum(axis=1)
+        np.testing.assert_array_equal(out[:count], expected)
+        np.testing.assert_array_equal(out[count:], -7.0)
+        np.testing.assert_array_equal(total - start, expected.reshape(-1, 8).sum(axis=0))
+
+
 def test_lane_grams_refuse_other_widths_and_layouts(rng):
     """Only rows of 1, 2, 4 or 8 features fill whole vectors, and the vector loads
     assume C-contiguous values: anything else is a compile error, never a wrong sum."""

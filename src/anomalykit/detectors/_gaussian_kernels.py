@@ -11,7 +11,8 @@ every sum is accumulated in float64.
 
 Scores
     ``diag``: one pass per row, ``-1/2 sum_j ((x_j - mean_j) / std_j)**2``,
-    no n x d temporary. ``full``: each sub-block is centred and copied
+    no n x d temporary; rows of 1, 2, 4 or 8 features 8 at a time, in lanes.
+    ``full``: each sub-block is centred and copied
     transposed into a (features x rows) buffer that stays in L1, then
     ``z = (x - mean) @ P`` is formed 4 x 4 features at a time (``P`` is upper
     triangular: only its non-zero 4 x 4 tiles are visited, half the work of a
@@ -380,6 +381,113 @@ def _lane_grams(typingctx, flat, count, group, cl, acc1, acc2):
     return sig, codegen
 
 
+def _pair_sums(builder, u, v):
+    """``[u0 + u1, u2 + u3, u4 + u5, u6 + u7, v0 + v1, ..., v6 + v7]``: two vectors'
+    neighbouring lanes added, in order (two permutations and an add)."""
+    mask = ir.VectorType(ir.IntType(32), 8)
+    even = builder.shuffle_vector(u, v, ir.Constant(mask, list(range(0, 16, 2))))
+    odd = builder.shuffle_vector(u, v, ir.Constant(mask, list(range(1, 16, 2))))
+    return builder.fadd(even, odd)
+
+
+@intrinsic
+def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
+    """``out[i] = log_norm - 1/2 sum_j ((x_ij - m_j) s_j)**2`` for ``count`` rows
+    of ``d = group`` features (1, 2, 4 or 8), 8 rows at a time, rows in lanes:
+    their ``d`` vectors of squares are summed by ``log2(d)`` rounds of
+    :func:`_pair_sums` (at d = 8, 14 permutations and 7 adds for 8 rows), where
+    a row at a time summed its own vector across lanes (one core, 2e6 x 8:
+    5.57 -> 4.25 ms; a read of X and a write of the scores, 4.5 ms). ``total`` (8 values)
+    gets the scores' sums, lane ``l`` of every 8 rows' row ``l``.
+
+    ``flat`` (float32, widened exactly, or float64) holds the rows, ``mv`` and
+    ``sv`` (float64, 8 values) the mean and scale of each lane's feature
+    (``l % d``), ``out`` and ``total`` float64 and writable; all C-contiguous,
+    which the typing checks. ``count`` must be a multiple of 8 with ``count *
+    d`` values in ``flat`` and ``count`` in ``out``: nothing is bounds-checked.
+    """
+    arrays = (flat, mv, sv, out, total)
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
+        return None
+    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
+        return None
+    if not all(a.dtype == types.float64 for a in arrays[1:]) or not (out.mutable and total.mutable):
+        return None
+    if not isinstance(group, types.IntegerLiteral) or group.literal_value not in (1, 2, 4, 8):
+        return None
+    if not isinstance(log_norm, types.Float):
+        return None
+    d = group.literal_value
+    sig = types.void(flat, count, group, mv, sv, log_norm, out, total)
+
+    def codegen(context, builder, signature, args):
+        flat_ty, count_ty = signature.args[:2]
+        fa = context.make_array(flat_ty)(context, builder, args[0])
+        n = context.cast(builder, args[1], count_ty, types.intp)
+        ma, sa, oa, ta = (
+            context.make_array(signature.args[i])(context, builder, args[i]) for i in (3, 4, 6, 7)
+        )
+        norm = context.cast(builder, args[5], signature.args[5], types.float64)
+        intp = context.get_value_type(types.intp)
+        f64 = ir.VectorType(ir.DoubleType(), 8)
+        src = ir.VectorType(context.get_value_type(flat_ty.dtype), 8)
+
+        def at(array, index, vec):
+            return builder.bitcast(builder.gep(array.data, [index]), vec.as_pointer())
+
+        def constant(value):
+            return ir.Constant(f64, [value] * 8)
+
+        zero = ir.Constant(intp, 0)
+        mvec = builder.load(at(ma, zero, f64), align=8)
+        svec = builder.load(at(sa, zero, f64), align=8)
+        norm_vec = builder.insert_element(ir.Constant(f64, ir.Undefined), norm, zero)
+        norm_vec = builder.shuffle_vector(
+            norm_vec, norm_vec, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+        )
+        entry = builder.block
+        loop = builder.append_basic_block("diag_scores")
+        done = builder.append_basic_block("diag_scores_done")
+        builder.cbranch(builder.icmp_signed(">", n, zero), loop, done)
+        builder.position_at_end(loop)
+        i = builder.phi(intp)
+        i.add_incoming(zero, entry)
+        acc = builder.phi(f64)
+        acc.add_incoming(constant(0.0), entry)
+        base = builder.mul(i, ir.Constant(intp, d))
+        squares = []
+        for q in range(d):
+            x = builder.load(
+                at(fa, builder.add(base, ir.Constant(intp, 8 * q)), src),
+                align=flat_ty.dtype.bitwidth // 8,
+            )
+            if flat_ty.dtype != types.float64:
+                x = builder.fpext(x, f64)
+            z = builder.fmul(builder.fsub(x, mvec), svec)
+            squares.append(builder.fmul(z, z))
+        while len(squares) > 1:
+            squares = [
+                _pair_sums(builder, u, v) for u, v in zip(squares[::2], squares[1::2], strict=True)
+            ]
+        scores = builder.fsub(norm_vec, builder.fmul(constant(0.5), squares[0]))
+        builder.store(scores, at(oa, i, f64), align=8)
+        acc_next = builder.fadd(acc, scores)
+        i_next = builder.add(i, ir.Constant(intp, 8))
+        body_end = builder.block
+        i.add_incoming(i_next, body_end)
+        acc.add_incoming(acc_next, body_end)
+        builder.cbranch(builder.icmp_signed("<", i_next, n), loop, done)
+        builder.position_at_end(done)
+        acc_out = builder.phi(f64)
+        acc_out.add_incoming(constant(0.0), entry)
+        acc_out.add_incoming(acc_next, body_end)
+        ptr = at(ta, zero, f64)
+        builder.store(builder.fadd(builder.load(ptr, align=8), acc_out), ptr, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
 def _load_transposed(Xb, shift, C):  # pragma: no cover - compiled
     """``C[j, r] = Xb[r, j] - shift[j]`` in float64, for the sub-block's rows.
@@ -498,22 +606,51 @@ def score_diag(
     X, mean, inv_std, log_norm, out, start, stop, rows
 ):  # pragma: no cover - compiled; covered through the engine tests
     """``out[i] = log_norm - 1/2 sum_j ((X[i, j] - mean[j]) * inv_std[j])**2``
-    for rows ``start:stop``; returns their sum."""
+    for rows ``start:stop``; returns their sum.
+
+    Rows of 1, 2, 4 or 8 features go 8 at a time through :func:`_diag_scores8`
+    (2e6 rows of float64, two threads: d = 8 3.48 -> 3.12 ms, a read and a write
+    2.98 ms; d = 2 1.08 -> 0.73 ms), the last ``m % 8`` rows of a sub-block and
+    other widths one by one.
+    """
     d = X.shape[1]
     total = 0.0
+    lanes = 8 % d == 0
+    mv = np.empty(8)
+    sv = np.empty(8)
+    totals = np.zeros(8)
+    for lane in range(8):
+        mv[lane] = mean[lane % d]
+        sv[lane] = inv_std[lane % d]
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        Xb = X[a:b]
-        ob = out[a:b]
-        for r in range(b - a):
+        first = a
+        if lanes:
+            first = a + (b - a) - (b - a) % 8
+            flat = X[a:first].reshape(-1)
+            ob = out[a:first]
+            count = first - a
+            if d == 8:
+                _diag_scores8(flat, count, 8, mv, sv, log_norm, ob, totals)
+            elif d == 4:
+                _diag_scores8(flat, count, 4, mv, sv, log_norm, ob, totals)
+            elif d == 2:
+                _diag_scores8(flat, count, 2, mv, sv, log_norm, ob, totals)
+            else:
+                _diag_scores8(flat, count, 1, mv, sv, log_norm, ob, totals)
+        Xb = X[first:b]
+        ob = out[first:b]
+        for r in range(b - first):
             xr = Xb[r]
             acc = 0.0
             for j in range(d):
                 z = (xr[j] - mean[j]) * inv_std[j]
                 acc += z * z
             ob[r] = log_norm - 0.5 * acc
-        for r in range(b - a):
+        for r in range(b - first):
             total += ob[r]
+    for lane in range(8):
+        total += totals[lane]
     return total
 
 
