@@ -410,19 +410,22 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
         transpose4(np.ascontiguousarray(X), np.zeros(8), C)
 
 
-def _lane_sums_caller(vectors):
-    """A compiled caller of ``_lane_sums`` with ``vectors`` written in (a literal)."""
+def _caller_with_literal(kernel, params, literal):
+    """A compiled caller of ``_gaussian_kernels.<kernel>(params)`` with ``literal``
+    written in as its third argument (the intrinsics take it as a literal)."""
     from numba import njit
 
     from anomalykit.detectors import _gaussian_kernels as kernels
 
+    names = params.split(", ")
+    args = ", ".join([*names[:2], str(literal), *names[2:]])
     namespace = {"kernels": kernels}
-    exec(
-        f"def call(flat, count, cl, acc1, acc2):\n"
-        f"    kernels._lane_sums(flat, count, {vectors}, cl, acc1, acc2)\n",
-        namespace,
-    )
+    exec(f"def call({params}):\n    kernels.{kernel}({args})\n", namespace)
     return njit(namespace["call"])
+
+
+def _lane_sums_caller(vectors):
+    return _caller_with_literal("_lane_sums", "flat, count, cl, acc1, acc2", vectors)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -477,21 +480,6 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
         np.testing.assert_array_equal(np.triu(S, 1), np.triu(start, 1))
 
 
-def _diag_scores8_caller(d):
-    """A compiled caller of ``_diag_scores8`` with ``d`` written in (a literal)."""
-    from numba import njit
-
-    from anomalykit.detectors import _gaussian_kernels as kernels
-
-    namespace = {"kernels": kernels}
-    exec(
-        f"def call(flat, count, mv, sv, log_norm, out, total):\n"
-        f"    kernels._diag_scores8(flat, count, {d}, mv, sv, log_norm, out, total)\n",
-        namespace,
-    )
-    return njit(namespace["call"])
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("d", [1, 2, 4, 8])
 def test_diag_scores_eight_rows_at_a_time(rng, dtype, d):
@@ -499,7 +487,7 @@ def test_diag_scores_eight_rows_at_a_time(rng, dtype, d):
     score lands on its own row, in order, and the lanes' totals add up to the
     scores' sum; nothing past ``count`` rows is read or written. Integer values
     and power-of-two scales keep every sum exact: equal to NumPy's to the bit."""
-    call = _diag_scores8_caller(d)
+    call = _caller_with_literal("_diag_scores8", "flat, count, mv, sv, log_norm, out, total", d)
     mean = rng.integers(-3, 4, d).astype(np.float64)
     scale = 2.0 ** rng.integers(-2, 3, d)
     mv, sv = np.tile(mean, 8 // d), np.tile(scale, 8 // d)

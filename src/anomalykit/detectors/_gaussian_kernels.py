@@ -140,6 +140,93 @@ def _transpose4(typingctx, Xb, r, j, shift, C):
     return sig, codegen
 
 
+def _segment_types(flat, count, floats, writable):
+    """The typing shared by the segment intrinsics: ``flat`` 1-D float32 or
+    float64, ``floats`` 1-D float64, all C-contiguous, ``count`` an integer and
+    the ``writable`` arrays mutable."""
+    arrays = (flat, *floats)
+    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
+        return False
+    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
+        return False
+    return all(a.dtype == types.float64 for a in floats) and all(a.mutable for a in writable)
+
+
+class _Segments:
+    """Code generation shared by the segment intrinsics (their arguments: ``flat``,
+    ``count``, then the rest): vectors of 8 float64 values, ``flat``'s values
+    widened exactly, and a loop over the segments whose sums stay in registers."""
+
+    def __init__(self, context, builder, signature, args):
+        self.builder = builder
+        self.intp = context.get_value_type(types.intp)
+        self.vector = ir.VectorType(ir.DoubleType(), 8)
+        self.dtype = signature.args[0].dtype
+        self.source = ir.VectorType(context.get_value_type(self.dtype), 8)
+        self.arrays = [
+            context.make_array(ty)(context, builder, arg) if isinstance(ty, types.Array) else None
+            for ty, arg in zip(signature.args, args, strict=True)
+        ]
+        self.count = context.cast(builder, args[1], signature.args[1], types.intp)
+        self.fma = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(self.vector, [self.vector] * 3), "llvm.fma.v8f64"
+        )
+
+    def constant(self, value):
+        """An index (int) or 8 equal float64 values (float)."""
+        if isinstance(value, int):
+            return ir.Constant(self.intp, value)
+        return ir.Constant(self.vector, [value] * 8)
+
+    def _pointer(self, position, index, vector):
+        ptr = self.builder.gep(self.arrays[position].data, [index])
+        return self.builder.bitcast(ptr, vector.as_pointer())
+
+    def load(self, position, index):
+        """8 float64 values of argument ``position`` from ``index`` on."""
+        return self.builder.load(self._pointer(position, index, self.vector), align=8)
+
+    def store(self, position, index, value, add=False):
+        """Store ``value`` (or add it to what is there) at argument ``position``."""
+        ptr = self._pointer(position, index, self.vector)
+        if add:
+            value = self.builder.fadd(self.builder.load(ptr, align=8), value)
+        self.builder.store(value, ptr, align=8)
+
+    def values(self, index):
+        """8 values of ``flat`` from ``index`` on, as float64."""
+        x = self.builder.load(self._pointer(0, index, self.source), align=self.dtype.bitwidth // 8)
+        return x if self.dtype == types.float64 else self.builder.fpext(x, self.vector)
+
+    def loop(self, name, step, carried, body):
+        """``carried = body(e, carried)`` for ``e = 0, step, ... < count``; returns
+        the values after the loop (``carried`` itself when ``count <= 0``)."""
+        builder = self.builder
+        entry = builder.block
+        loop = builder.append_basic_block(name)
+        done = builder.append_basic_block(name + "_done")
+        builder.cbranch(builder.icmp_signed(">", self.count, self.constant(0)), loop, done)
+        builder.position_at_end(loop)
+        e = builder.phi(self.intp)
+        phis = [builder.phi(value.type) for value in carried]
+        e.add_incoming(self.constant(0), entry)
+        for phi, value in zip(phis, carried, strict=True):
+            phi.add_incoming(value, entry)
+        new = body(e, phis)
+        e_next = builder.add(e, self.constant(step))
+        body_end = builder.block
+        e.add_incoming(e_next, body_end)
+        for phi, value in zip(phis, new, strict=True):
+            phi.add_incoming(value, body_end)
+        builder.cbranch(builder.icmp_signed("<", e_next, self.count), loop, done)
+        builder.position_at_end(done)
+        out = [builder.phi(value.type) for value in carried]  # (a block's phis come first)
+        for phi, before, after in zip(out, carried, new, strict=True):
+            phi.add_incoming(before, entry)
+            phi.add_incoming(after, body_end)
+        return out
+
+
 @intrinsic
 def _lane_sums(typingctx, flat, count, vectors, cl, acc1, acc2):
     """``acc1[l] += c``, ``acc2[l] += c * c`` with ``c = flat[e + l] - cl[l]``, for
@@ -160,12 +247,7 @@ def _lane_sums(typingctx, flat, count, vectors, cl, acc1, acc2):
     are C-contiguous, which the typing checks; ``count`` must be a multiple of
     ``L`` within ``flat``: nothing is bounds-checked.
     """
-    arrays = (flat, cl, acc1, acc2)
-    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
-        return None
-    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
-        return None
-    if not all(a.dtype == types.float64 for a in arrays[1:]) or not (acc1.mutable and acc2.mutable):
+    if not _segment_types(flat, count, (cl, acc1, acc2), (acc1, acc2)):
         return None
     if not isinstance(vectors, types.IntegerLiteral) or not 1 <= vectors.literal_value <= 8:
         return None
@@ -173,68 +255,23 @@ def _lane_sums(typingctx, flat, count, vectors, cl, acc1, acc2):
     sig = types.void(flat, count, vectors, cl, acc1, acc2)
 
     def codegen(context, builder, signature, args):
-        flat_ty, count_ty = signature.args[:2]
-        fa = context.make_array(flat_ty)(context, builder, args[0])
-        n = context.cast(builder, args[1], count_ty, types.intp)
-        ca, a1, a2 = (
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (3, 4, 5)
-        )
-        intp = context.get_value_type(types.intp)
-        f64 = ir.VectorType(ir.DoubleType(), 8)
-        src = ir.VectorType(context.get_value_type(flat_ty.dtype), 8)
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(f64, [f64] * 3), "llvm.fma.v8f64"
-        )
+        g = _Segments(context, builder, signature, args)
+        lanes = [g.constant(8 * v) for v in range(V)]
+        centre = [g.load(3, lane) for lane in lanes]
+        start = [g.load(4, lane) for lane in lanes] + [g.load(5, lane) for lane in lanes]
 
-        def at(array, index, vec):
-            ptr = builder.gep(array.data, [index])
-            return builder.bitcast(ptr, vec.as_pointer())
+        def body(e, sums):
+            new1, new2 = [], []
+            for v, lane in enumerate(lanes):
+                c = builder.fsub(g.values(builder.add(e, lane)), centre[v])
+                new1.append(builder.fadd(sums[v], c))
+                new2.append(builder.call(g.fma, [c, c, sums[V + v]]))
+            return new1 + new2
 
-        def lane(v):
-            return ir.Constant(intp, 8 * v)
-
-        centre = [builder.load(at(ca, lane(v), f64), align=8) for v in range(V)]
-        start1 = [builder.load(at(a1, lane(v), f64), align=8) for v in range(V)]
-        start2 = [builder.load(at(a2, lane(v), f64), align=8) for v in range(V)]
-        entry = builder.block
-        loop = builder.append_basic_block("lane_sums")
-        done = builder.append_basic_block("lane_sums_done")
-        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(intp, 0)), loop, done)
-        builder.position_at_end(loop)
-        e = builder.phi(intp)
-        e.add_incoming(ir.Constant(intp, 0), entry)
-        s1 = [builder.phi(f64) for _ in range(V)]
-        s2 = [builder.phi(f64) for _ in range(V)]
-        for v in range(V):
-            s1[v].add_incoming(start1[v], entry)
-            s2[v].add_incoming(start2[v], entry)
-        new1, new2 = [], []
-        for v in range(V):
-            x = builder.load(
-                at(fa, builder.add(e, lane(v)), src), align=flat_ty.dtype.bitwidth // 8
-            )
-            if flat_ty.dtype != types.float64:
-                x = builder.fpext(x, f64)
-            c = builder.fsub(x, centre[v])
-            new1.append(builder.fadd(s1[v], c))
-            new2.append(builder.call(fma, [c, c, s2[v]]))
-        e_next = builder.add(e, lane(V))
-        body_end = builder.block
-        e.add_incoming(e_next, body_end)
-        for v in range(V):
-            s1[v].add_incoming(new1[v], body_end)
-            s2[v].add_incoming(new2[v], body_end)
-        builder.cbranch(builder.icmp_signed("<", e_next, n), loop, done)
-        builder.position_at_end(done)
-        out1 = [builder.phi(f64) for _ in range(V)]
-        out2 = [builder.phi(f64) for _ in range(V)]
-        for v in range(V):
-            out1[v].add_incoming(start1[v], entry)
-            out1[v].add_incoming(new1[v], body_end)
-            out2[v].add_incoming(start2[v], entry)
-            out2[v].add_incoming(new2[v], body_end)
-            builder.store(out1[v], at(a1, lane(v), f64), align=8)
-            builder.store(out2[v], at(a2, lane(v), f64), align=8)
+        sums = g.loop("lane_sums", 8 * V, start, body)
+        for v, lane in enumerate(lanes):
+            g.store(4, lane, sums[v])
+            g.store(5, lane, sums[V + v])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -292,12 +329,7 @@ def _lane_grams(typingctx, flat, count, group, cl, acc1, acc2):
     writable) are C-contiguous, which the typing checks; ``count`` must be a
     multiple of ``L`` within ``flat``: nothing is bounds-checked.
     """
-    arrays = (flat, cl, acc1, acc2)
-    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
-        return None
-    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
-        return None
-    if not all(a.dtype == types.float64 for a in arrays[1:]) or not (acc1.mutable and acc2.mutable):
+    if not _segment_types(flat, count, (cl, acc1, acc2), (acc1, acc2)):
         return None
     if not isinstance(group, types.IntegerLiteral) or group.literal_value not in (1, 2, 4, 8):
         return None
@@ -307,75 +339,27 @@ def _lane_grams(typingctx, flat, count, group, cl, acc1, acc2):
     sig = types.void(flat, count, group, cl, acc1, acc2)
 
     def codegen(context, builder, signature, args):
-        flat_ty, count_ty = signature.args[:2]
-        fa = context.make_array(flat_ty)(context, builder, args[0])
-        n = context.cast(builder, args[1], count_ty, types.intp)
-        ca, a1, a2 = (
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (3, 4, 5)
-        )
-        intp = context.get_value_type(types.intp)
-        f64 = ir.VectorType(ir.DoubleType(), 8)
-        src = ir.VectorType(context.get_value_type(flat_ty.dtype), 8)
-        fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(f64, [f64] * 3), "llvm.fma.v8f64"
-        )
+        g = _Segments(context, builder, signature, args)
         masks = [ir.Constant(ir.VectorType(ir.IntType(32), 8), _rotation(d, s)) for s in range(R)]
+        lanes = [g.constant(8 * v) for v in range(V)]
+        centre = g.load(3, g.constant(0))
 
-        def at(array, index, vec):
-            ptr = builder.gep(array.data, [index])
-            return builder.bitcast(ptr, vec.as_pointer())
+        def body(e, sums):  # sums[v]: lane sums; sums[V * (1 + s) + v]: rotation s
+            new = list(sums)
+            for v, lane in enumerate(lanes):
+                c = builder.fsub(g.values(builder.add(e, lane)), centre)
+                new[v] = builder.fadd(sums[v], c)
+                for s in range(R):
+                    rot = c if s == 0 else builder.shuffle_vector(c, c, masks[s])
+                    at = V * (1 + s) + v
+                    new[at] = builder.call(g.fma, [c, rot, sums[at]])
+            return new
 
-        def lane(v):
-            return ir.Constant(intp, 8 * v)
-
-        centre = builder.load(at(ca, lane(0), f64), align=8)
-        zero = ir.Constant(f64, [0.0] * 8)
-        start1 = [zero] * V
-        start2 = [[zero] * V for _ in range(R)]
-        entry = builder.block
-        loop = builder.append_basic_block("lane_grams")
-        done = builder.append_basic_block("lane_grams_done")
-        builder.cbranch(builder.icmp_signed(">", n, ir.Constant(intp, 0)), loop, done)
-        builder.position_at_end(loop)
-        e = builder.phi(intp)
-        e.add_incoming(ir.Constant(intp, 0), entry)
-        s1 = [builder.phi(f64) for _ in range(V)]
-        s2 = [[builder.phi(f64) for _ in range(V)] for _ in range(R)]
-        for v in range(V):
-            s1[v].add_incoming(start1[v], entry)
+        sums = g.loop("lane_grams", 8 * V, [g.constant(0.0)] * (V * (1 + R)), body)
+        for v, lane in enumerate(lanes):
+            g.store(4, lane, sums[v], add=True)
             for s in range(R):
-                s2[s][v].add_incoming(start2[s][v], entry)
-        new1 = []
-        new2 = [[] for _ in range(R)]
-        for v in range(V):
-            x = builder.load(
-                at(fa, builder.add(e, lane(v)), src), align=flat_ty.dtype.bitwidth // 8
-            )
-            if flat_ty.dtype != types.float64:
-                x = builder.fpext(x, f64)
-            c = builder.fsub(x, centre)
-            new1.append(builder.fadd(s1[v], c))
-            for s in range(R):
-                rot = c if s == 0 else builder.shuffle_vector(c, c, masks[s])
-                new2[s].append(builder.call(fma, [c, rot, s2[s][v]]))
-        e_next = builder.add(e, lane(V))
-        body_end = builder.block
-        e.add_incoming(e_next, body_end)
-        for v in range(V):
-            s1[v].add_incoming(new1[v], body_end)
-            for s in range(R):
-                s2[s][v].add_incoming(new2[s][v], body_end)
-        builder.cbranch(builder.icmp_signed("<", e_next, n), loop, done)
-        builder.position_at_end(done)
-        sums = [(start1[v], new1[v], a1, v) for v in range(V)] + [
-            (start2[s][v], new2[s][v], a2, s * V + v) for s in range(R) for v in range(V)
-        ]
-        phis = [builder.phi(f64) for _ in sums]  # (a block's phis come first)
-        for phi, (before, after, array, v) in zip(phis, sums, strict=True):
-            phi.add_incoming(before, entry)
-            phi.add_incoming(after, body_end)
-            ptr = at(array, lane(v), f64)
-            builder.store(builder.fadd(builder.load(ptr, align=8), phi), ptr, align=8)
+                g.store(5, g.constant(8 * (s * V + v)), sums[V * (1 + s) + v], add=True)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -406,12 +390,7 @@ def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
     which the typing checks. ``count`` must be a multiple of 8 with ``count *
     d`` values in ``flat`` and ``count`` in ``out``: nothing is bounds-checked.
     """
-    arrays = (flat, mv, sv, out, total)
-    if not all(isinstance(a, types.Array) and a.layout == "C" and a.ndim == 1 for a in arrays):
-        return None
-    if flat.dtype not in (types.float32, types.float64) or not isinstance(count, types.Integer):
-        return None
-    if not all(a.dtype == types.float64 for a in arrays[1:]) or not (out.mutable and total.mutable):
+    if not _segment_types(flat, count, (mv, sv, out, total), (out, total)):
         return None
     if not isinstance(group, types.IntegerLiteral) or group.literal_value not in (1, 2, 4, 8):
         return None
@@ -421,68 +400,34 @@ def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
     sig = types.void(flat, count, group, mv, sv, log_norm, out, total)
 
     def codegen(context, builder, signature, args):
-        flat_ty, count_ty = signature.args[:2]
-        fa = context.make_array(flat_ty)(context, builder, args[0])
-        n = context.cast(builder, args[1], count_ty, types.intp)
-        ma, sa, oa, ta = (
-            context.make_array(signature.args[i])(context, builder, args[i]) for i in (3, 4, 6, 7)
-        )
+        g = _Segments(context, builder, signature, args)
+        zero = g.constant(0)
+        mvec = g.load(3, zero)
+        svec = g.load(4, zero)
         norm = context.cast(builder, args[5], signature.args[5], types.float64)
-        intp = context.get_value_type(types.intp)
-        f64 = ir.VectorType(ir.DoubleType(), 8)
-        src = ir.VectorType(context.get_value_type(flat_ty.dtype), 8)
-
-        def at(array, index, vec):
-            return builder.bitcast(builder.gep(array.data, [index]), vec.as_pointer())
-
-        def constant(value):
-            return ir.Constant(f64, [value] * 8)
-
-        zero = ir.Constant(intp, 0)
-        mvec = builder.load(at(ma, zero, f64), align=8)
-        svec = builder.load(at(sa, zero, f64), align=8)
-        norm_vec = builder.insert_element(ir.Constant(f64, ir.Undefined), norm, zero)
-        norm_vec = builder.shuffle_vector(
-            norm_vec, norm_vec, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+        norm = builder.insert_element(ir.Constant(g.vector, ir.Undefined), norm, zero)
+        norm = builder.shuffle_vector(
+            norm, norm, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
         )
-        entry = builder.block
-        loop = builder.append_basic_block("diag_scores")
-        done = builder.append_basic_block("diag_scores_done")
-        builder.cbranch(builder.icmp_signed(">", n, zero), loop, done)
-        builder.position_at_end(loop)
-        i = builder.phi(intp)
-        i.add_incoming(zero, entry)
-        acc = builder.phi(f64)
-        acc.add_incoming(constant(0.0), entry)
-        base = builder.mul(i, ir.Constant(intp, d))
-        squares = []
-        for q in range(d):
-            x = builder.load(
-                at(fa, builder.add(base, ir.Constant(intp, 8 * q)), src),
-                align=flat_ty.dtype.bitwidth // 8,
-            )
-            if flat_ty.dtype != types.float64:
-                x = builder.fpext(x, f64)
-            z = builder.fmul(builder.fsub(x, mvec), svec)
-            squares.append(builder.fmul(z, z))
-        while len(squares) > 1:
-            squares = [
-                _pair_sums(builder, u, v) for u, v in zip(squares[::2], squares[1::2], strict=True)
-            ]
-        scores = builder.fsub(norm_vec, builder.fmul(constant(0.5), squares[0]))
-        builder.store(scores, at(oa, i, f64), align=8)
-        acc_next = builder.fadd(acc, scores)
-        i_next = builder.add(i, ir.Constant(intp, 8))
-        body_end = builder.block
-        i.add_incoming(i_next, body_end)
-        acc.add_incoming(acc_next, body_end)
-        builder.cbranch(builder.icmp_signed("<", i_next, n), loop, done)
-        builder.position_at_end(done)
-        acc_out = builder.phi(f64)
-        acc_out.add_incoming(constant(0.0), entry)
-        acc_out.add_incoming(acc_next, body_end)
-        ptr = at(ta, zero, f64)
-        builder.store(builder.fadd(builder.load(ptr, align=8), acc_out), ptr, align=8)
+
+        def body(i, acc):  # i: the first of 8 rows
+            base = builder.mul(i, g.constant(d))
+            squares = []
+            for q in range(d):
+                x = g.values(builder.add(base, g.constant(8 * q)))
+                z = builder.fmul(builder.fsub(x, mvec), svec)
+                squares.append(builder.fmul(z, z))
+            while len(squares) > 1:
+                squares = [
+                    _pair_sums(builder, u, v)
+                    for u, v in zip(squares[::2], squares[1::2], strict=True)
+                ]
+            scores = builder.fsub(norm, builder.fmul(g.constant(0.5), squares[0]))
+            g.store(6, i, scores)
+            return [builder.fadd(acc[0], scores)]
+
+        (acc,) = g.loop("diag_scores", 8, [g.constant(0.0)], body)
+        g.store(7, zero, acc, add=True)
         return context.get_dummy_value()
 
     return sig, codegen
