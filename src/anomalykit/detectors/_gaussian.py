@@ -955,7 +955,7 @@ def _lane_gram_rows(d: int) -> int:
     """Rows per sub-block (and Chan merge) of the full moments of unweighted rows
     of 1, 2, 4 or 8 features, which are read without a transposed copy
     (:func:`._gaussian_kernels._grams_by_lanes`): 2**17 values, as the diag
-    kernel's sub-blocks, a whole number of its segments of 32 values."""
+    kernel's sub-blocks, a whole number of its blocks of 2048 values."""
     return 2**17 // d
 
 
