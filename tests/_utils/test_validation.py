@@ -9,8 +9,10 @@ from anomalykit._utils._validation import check_real
 
 
 @pytest.mark.parametrize(
-    "value", [0.5, 1, np.float32(0.25), np.float64(3.0), np.int64(2), Fraction(1, 3), 10**400]
-)
+    "value",
+    [0.5, 1, np.float32(0.25), np.float64(3.0), np.int64(2), Fraction(1, 3), 10**400,
+     np.longdouble("1e400") if np.finfo(np.longdouble).max > 1e400 else 1.0],
+)  # fmt: skip
 def test_check_real_accepts_finite_numbers_of_any_kind(value):
     check_real(value, name="p", owner="Est", low=0.0)
 

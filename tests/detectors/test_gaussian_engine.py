@@ -93,6 +93,25 @@ def test_engine_equals_numpy_reference(engine, rng, covariance, dtype, weighted,
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 8, 13])
+def test_equal_rows_score_equal_wherever_they_are(engine, rng, covariance, d):
+    """A row's score does not depend on its place in the batch (in a group of 8 or
+    a chunk's last rows) or on the batch: repeated rows tie exactly at the
+    threshold, as the threshold's rules expect."""
+    engine("numba")
+    X = rng.normal(size=(70_001, d)) * 3
+    detector = GaussianDetector(covariance, epsilon=1e-3).fit(X)
+    scores = detector.score_samples(X)
+    np.testing.assert_array_equal(detector.score_samples(X[::-1].copy())[::-1], scores)
+    np.testing.assert_array_equal(detector.score_samples(X[3:]), scores[3:])
+    for start in range(0, 40, 3):  # rows alone and in short batches
+        np.testing.assert_array_equal(detector.score_samples(X[start : start + 1]), scores[start])
+        np.testing.assert_array_equal(
+            detector.score_samples(X[start : start + 5]), scores[start : start + 5]
+        )
+
+
+@pytest.mark.parametrize("covariance", COVARIANCES)
 def test_wide_rows(engine, rng, covariance):
     X = make_X(rng, 2_000, 300)
     ref = fitted(engine, "numpy", covariance, X, shrinkage=0.1 if covariance == "full" else None)
@@ -175,9 +194,10 @@ def test_large_offset_full_is_exact(engine, rng):
 @pytest.mark.parametrize("covariance", COVARIANCES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_one_and_two_threads_are_bit_identical(engine, rng, covariance, dtype, weighted):
+@pytest.mark.parametrize("d", [2, 7, 8])  # 2 and 8: the paths that read rows in lanes
+def test_one_and_two_threads_are_bit_identical(engine, rng, covariance, dtype, weighted, d):
     n = 100_003  # 4 chunks, the last one ragged
-    X = make_X(rng, n, 7, dtype)
+    X = make_X(rng, n, d, dtype)
     w = rng.uniform(0.0, 2.0, n) if weighted else None
     one = fitted(engine, "numba", covariance, X, w, threads=1)
     s1 = one.score_samples(X)
@@ -223,12 +243,17 @@ def test_partial_fit_is_unaffected(engine, rng, covariance):
 # ------------------------------------------------------------------ input layouts
 @pytest.mark.parametrize("covariance", COVARIANCES)
 @pytest.mark.parametrize("weighted", [False, True])
-def test_non_contiguous_input_gives_identical_results(engine, rng, covariance, weighted):
-    X = make_X(rng, 40_000, 6)
+@pytest.mark.parametrize("d", [4, 6, 8])  # 4 and 8: the paths that read rows in lanes
+def test_non_contiguous_input_gives_identical_results(engine, rng, covariance, weighted, d):
+    X = make_X(rng, 40_000, d)
     w = rng.uniform(0.0, 2.0, 40_000) if weighted else None
     wide = np.repeat(X, 2, axis=1)
-    for other in (np.asfortranarray(X), wide[:, ::2]):
-        assert not other.flags.c_contiguous
+    readonly = X.copy()
+    readonly.flags.writeable = False
+    offset = np.ndarray(X.shape, np.float64, np.zeros(X.size * 8 + 1, np.uint8).data, offset=1)
+    offset[...] = X  # not aligned on 8 bytes
+    for other in (np.asfortranarray(X), wide[:, ::2], readonly, offset):
+        assert not (other.flags.c_contiguous and other.flags.writeable and other.flags.aligned)
         a = fitted(engine, "numba", covariance, X, w)
         b = fitted(engine, "numba", covariance, other, w)
         np.testing.assert_array_equal(a.mean_, b.mean_)
@@ -473,7 +498,8 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
         S = start.copy()
         sums = np.full(d, np.nan)
         acc1, acc2 = np.full(L, np.nan), np.full((d // 2 + 1) * L, np.nan)
-        kernels._grams_by_lanes(X, centre, acc1, acc2, sums, S)
+        pairs, cl = kernels._lane_pairs(d), np.full(8, np.nan)
+        kernels._grams_by_lanes(X, centre, pairs, cl, acc1, acc2, sums, S)
         C = X.astype(np.float64) - centre
         np.testing.assert_array_equal(sums, C.sum(axis=0))
         np.testing.assert_array_equal(np.tril(S - start), np.tril(C.T @ C))

@@ -135,6 +135,8 @@ def check_real(
             ok = math.isfinite(value)
         except OverflowError:  # an int too large for a float is finite all the same
             ok = True
+        if not ok and isinstance(value, np.floating):  # e.g. a long double beyond float64
+            ok = bool(np.isfinite(value))
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:

@@ -162,6 +162,8 @@ class _Segments:
         self.intp = context.get_value_type(types.intp)
         self.vector = ir.VectorType(ir.DoubleType(), 8)
         self.dtype = signature.args[0].dtype
+        # (Numba types an unaligned view apart: its loads promise no alignment)
+        self.align = self.dtype.bitwidth // 8 if signature.args[0].aligned else 1
         self.source = ir.VectorType(context.get_value_type(self.dtype), 8)
         self.arrays = [
             context.make_array(ty)(context, builder, arg) if isinstance(ty, types.Array) else None
@@ -195,7 +197,7 @@ class _Segments:
 
     def values(self, index):
         """8 values of ``flat`` from ``index`` on, as float64."""
-        x = self.builder.load(self._pointer(0, index, self.source), align=self.dtype.bitwidth // 8)
+        x = self.builder.load(self._pointer(0, index, self.source), align=self.align)
         return x if self.dtype == types.float64 else self.builder.fpext(x, self.vector)
 
     def loop(self, name, step, carried, body):
@@ -555,48 +557,63 @@ def score_diag(
 
     Rows of 1, 2, 4 or 8 features go 8 at a time through :func:`_diag_scores8`
     (2e6 rows of float64, two threads: d = 8 3.48 -> 3.12 ms, a read and a write
-    2.98 ms; d = 2 1.08 -> 0.73 ms), the last ``m % 8`` rows of a sub-block and
-    other widths one by one.
+    2.98 ms; d = 2 1.08 -> 0.73 ms), the last ``(stop - start) % 8`` too, copied
+    into 8 rows: a row's sum is formed in the same order wherever it is (equal
+    rows score equal). Other widths row by row, in sub-blocks of ``rows``.
     """
     d = X.shape[1]
     total = 0.0
-    lanes = 8 % d == 0
-    mv = np.empty(8)
-    sv = np.empty(8)
-    totals = np.zeros(8)
-    for lane in range(8):
-        mv[lane] = mean[lane % d]
-        sv[lane] = inv_std[lane % d]
+    if 8 % d == 0:
+        mv = np.empty(8)
+        sv = np.empty(8)
+        for lane in range(8):
+            mv[lane] = mean[lane % d]
+            sv[lane] = inv_std[lane % d]
+        totals = np.zeros(8)
+        first = stop - (stop - start) % 8
+        _diag_scores_of(
+            X[start:first].reshape(-1), first - start, d, mv, sv, log_norm, out[start:first], totals
+        )
+        if first < stop:
+            pad = np.zeros(8 * d, dtype=X.dtype)
+            last = X[first:stop].reshape(-1)
+            pad[: last.shape[0]] = last
+            scores = np.empty(8)
+            _diag_scores_of(pad, 8, d, mv, sv, log_norm, scores, np.zeros(8))
+            for r in range(stop - first):
+                out[first + r] = scores[r]
+                total += scores[r]
+        for lane in range(8):
+            total += totals[lane]
+        return total
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
-        first = a
-        if lanes:
-            first = a + (b - a) - (b - a) % 8
-            flat = X[a:first].reshape(-1)
-            ob = out[a:first]
-            count = first - a
-            if d == 8:
-                _diag_scores8(flat, count, 8, mv, sv, log_norm, ob, totals)
-            elif d == 4:
-                _diag_scores8(flat, count, 4, mv, sv, log_norm, ob, totals)
-            elif d == 2:
-                _diag_scores8(flat, count, 2, mv, sv, log_norm, ob, totals)
-            else:
-                _diag_scores8(flat, count, 1, mv, sv, log_norm, ob, totals)
-        Xb = X[first:b]
-        ob = out[first:b]
-        for r in range(b - first):
+        Xb = X[a:b]
+        ob = out[a:b]
+        for r in range(b - a):
             xr = Xb[r]
             acc = 0.0
             for j in range(d):
                 z = (xr[j] - mean[j]) * inv_std[j]
                 acc += z * z
             ob[r] = log_norm - 0.5 * acc
-        for r in range(b - first):
+        for r in range(b - a):
             total += ob[r]
-    for lane in range(8):
-        total += totals[lane]
     return total
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _diag_scores_of(flat, count, d, mv, sv, log_norm, out, totals):  # pragma: no cover - compiled
+    """:func:`_diag_scores8` for rows of ``d`` = 1, 2, 4 or 8 features (the
+    intrinsic takes ``d`` as a literal)."""
+    if d == 8:
+        _diag_scores8(flat, count, 8, mv, sv, log_norm, out, totals)
+    elif d == 4:
+        _diag_scores8(flat, count, 4, mv, sv, log_norm, out, totals)
+    elif d == 2:
+        _diag_scores8(flat, count, 2, mv, sv, log_norm, out, totals)
+    else:
+        _diag_scores8(flat, count, 1, mv, sv, log_norm, out, totals)
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
@@ -707,15 +724,32 @@ def moments_diag(
     weight = 0.0
     mean = np.zeros(d)
     scatter = np.zeros(d)
-    centre = np.zeros(d)  # the shift of the current sub-block, relative to ``shift``
+    # the shift of the current sub-block, relative to ``shift``: the previous
+    # sub-block's mean; for the first, the chunk's first row (as moments_full)
+    centre = np.zeros(d)
+    if w is None and stop > start:
+        for j in range(d):
+            centre[j] = X[start, j] - shift[j]
     s1 = np.empty(d)
     s2 = np.empty(d)
     cw = np.empty(d)  # the sub-block's shift, absolute
     cl = np.empty(lanes)  # the same per lane
     acc1 = np.empty(lanes)
     acc2 = np.empty(lanes)
-    for a in range(start, stop, rows):
-        b = min(a + rows, stop)
+    tot1 = np.empty(lanes)
+    tot2 = np.empty(lanes)
+    feature = np.empty(lanes, dtype=np.intp)  # of each lane (no division per block)
+    for lane in range(lanes):
+        feature[lane] = lane % d
+    # sub-blocks of about 2048 values first, twice as many each time up to
+    # ``rows`` (as moments_full: few rows about a far centre)
+    block = lanes * max(1, 8192 // lanes)  # values per block of lane sums, whole segments
+    size = min(rows, lanes * max(1, _GRAM_BLOCK // lanes) // d)
+    b = start
+    while b < stop:
+        a = b
+        b = min(a + size, stop)
+        size = min(2 * size, rows)
         s1[:] = 0.0
         s2[:] = 0.0
         if w is None:
@@ -727,24 +761,36 @@ def moments_diag(
             flat = X[a:b].reshape(-1)
             size = flat.shape[0]
             full = size - size % lanes
-            acc1[:] = 0.0
-            acc2[:] = 0.0
             vectors = lanes // 8 if lanes % 8 == 0 else 0
-            if vectors == 4:
-                _lane_sums(flat, full, 4, cl, acc1, acc2)
-            elif vectors == 5:
-                _lane_sums(flat, full, 5, cl, acc1, acc2)
-            elif vectors == 6:
-                _lane_sums(flat, full, 6, cl, acc1, acc2)
-            elif vectors == 7:
-                _lane_sums(flat, full, 7, cl, acc1, acc2)
-            elif vectors == 8:
-                _lane_sums(flat, full, 8, cl, acc1, acc2)
-            else:
-                _lane_sums_loop(flat, full, lanes, cl, acc1, acc2)
+            # blocks of about 8192 values, each lane's sums starting at 0 in each
+            # (one lane summing a whole sub-block of float32 values lost up to
+            # 1e-13 of the variance, as _GRAM_BLOCK says for the full moments;
+            # 2048 cost 10% more time)
+            tot1[:] = 0.0
+            tot2[:] = 0.0
+            for e in range(0, full, block):
+                seg = flat[e : min(e + block, full)]
+                count = seg.shape[0]
+                acc1[:] = 0.0
+                acc2[:] = 0.0
+                if vectors == 4:
+                    _lane_sums(seg, count, 4, cl, acc1, acc2)
+                elif vectors == 5:
+                    _lane_sums(seg, count, 5, cl, acc1, acc2)
+                elif vectors == 6:
+                    _lane_sums(seg, count, 6, cl, acc1, acc2)
+                elif vectors == 7:
+                    _lane_sums(seg, count, 7, cl, acc1, acc2)
+                elif vectors == 8:
+                    _lane_sums(seg, count, 8, cl, acc1, acc2)
+                else:
+                    _lane_sums_loop(seg, count, lanes, cl, acc1, acc2)
+                for lane in range(lanes):  # (whole vectors: no scalar reloads of them)
+                    tot1[lane] += acc1[lane]
+                    tot2[lane] += acc2[lane]
             for lane in range(lanes):
-                s1[lane % d] += acc1[lane]
-                s2[lane % d] += acc2[lane]
+                s1[feature[lane]] += tot1[lane]
+                s2[feature[lane]] += tot2[lane]
             tail = flat[full:]
             for e in range(size - full):
                 c = tail[e] - cl[e % d]
@@ -816,12 +862,28 @@ def moments_full(
     C = np.zeros((dp, 0 if lanes else rows))  # padded feature rows stay 0
     acc1 = np.empty(8 * _GRAM_VECTORS)
     acc2 = np.empty((d // 2 + 1) * 8 * _GRAM_VECTORS)
-    sw = np.empty(rows)
+    cl = np.empty(8)
+    pairs = _lane_pairs(d)
+    sw = np.empty(0 if lanes else rows)
     sb = np.empty(d)
-    centre = np.zeros(d)  # unit weights: the previous sub-block's mean, relative to shift
+    # unit weights: the previous sub-block's mean, relative to shift; for the
+    # first, the chunk's first row (``shift``, the mean of X's first rows, may
+    # be far from this chunk's rows)
+    centre = np.zeros(d)
+    if w is None and stop > start:
+        for j in range(d):
+            centre[j] = X[start, j] - shift[j]
     cabs = np.empty(d)  # ... absolute
-    for a in range(start, stop, rows):
-        b = min(a + rows, stop)
+    # Lanes: sub-blocks of 2048 values first, twice as many each time up to
+    # ``rows``, so that the rows taken about a centre far from their mean are few
+    # (2**17 values from the start, each about ``shift``: 64 atypical first rows
+    # of X cost 1e-12 of the covariance; now 1e-14 or less).
+    size = min(rows, max(1, _GRAM_BLOCK // d)) if lanes else rows
+    b = start
+    while b < stop:
+        a = b
+        b = min(a + size, stop)
+        size = min(2 * size, rows)
         m = b - a
         if w is None:
             for j in range(d):
@@ -829,7 +891,7 @@ def moments_full(
                 centre[j] = cabs[j] - shift[j]  # exactly the centre used (after rounding)
             wb = float(m)
             if lanes:
-                _grams_by_lanes(X[a:b], cabs, acc1, acc2, sb, S)
+                _grams_by_lanes(X[a:b], cabs, pairs, cl, acc1, acc2, sb, S)
             else:
                 _load_transposed(X[a:b], cabs, C)
                 for j in range(d):
@@ -889,17 +951,44 @@ def moments_full(
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
-def _grams_by_lanes(Xb, centre, acc1, acc2, sums, S):  # pragma: no cover - compiled
+def _lane_pairs(d):  # pragma: no cover - compiled
+    """Where :func:`_lane_grams`' sums go, for rows of ``d`` features: the feature of
+    each lane (``l % d``), and the entry ``(j, k)``, ``k <= j``, of the Gram
+    matrix that rotation ``s`` of lane ``l`` holds (at ``s * L + l``; ``j = -1``
+    for the rotation ``d / 2`` of features ``j >= d / 2``, which repeats the
+    products of ``j - d / 2``). Computed once per call, not per sub-block
+    (integer divisions and an allocation took about a microsecond a sub-block)."""
+    L = 8 * _GRAM_VECTORS
+    half = d // 2
+    feature = np.empty(L, dtype=np.intp)
+    first = np.full((half + 1) * L, -1, dtype=np.intp)
+    second = np.zeros((half + 1) * L, dtype=np.intp)
+    for lane in range(L):
+        feature[lane] = lane % d
+    for s in range(half + 1):
+        for lane in range(L):
+            j = lane % d
+            if s == half and s > 0 and d % 2 == 0 and j >= half:
+                continue
+            k = (j + s) % d
+            first[s * L + lane] = max(j, k)
+            second[s * L + lane] = min(j, k)
+    return feature, first, second
+
+
+@njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
+def _grams_by_lanes(Xb, centre, pairs, cl, acc1, acc2, sums, S):  # pragma: no cover - compiled
     """``sums[j] = sum_r c_rj`` and ``S[j, k] += sum_r c_rj c_rk`` (``k <= j``) with
     ``c_rj = Xb[r, j] - centre[j]``, for rows of ``d`` features, ``d`` dividing 8:
     :func:`_lane_grams` over the whole segments of the sub-block, blocks of
-    :data:`_GRAM_BLOCK` values at a time, its lanes then added up feature by
-    feature (in lane order), and the last rows one by one."""
+    :data:`_GRAM_BLOCK` values at a time, its lanes then added up where
+    ``pairs`` (:func:`_lane_pairs`) says, in lane order, and the last rows one
+    by one. ``cl`` (8 values) is scratch."""
     d = Xb.shape[1]
     L = 8 * _GRAM_VECTORS
-    cl = np.empty(8)
+    feature, first, second = pairs
     for lane in range(8):
-        cl[lane] = centre[lane % d]
+        cl[lane] = centre[feature[lane]]
     flat = Xb.reshape(-1)
     size = flat.shape[0]
     full = size - size % L
@@ -919,15 +1008,10 @@ def _grams_by_lanes(Xb, centre, acc1, acc2, sums, S):  # pragma: no cover - comp
     for j in range(d):
         sums[j] = 0.0
     for lane in range(L):
-        sums[lane % d] += acc1[lane]
-    half = d // 2
-    for s in range(half + 1):
-        for lane in range(L):
-            j = lane % d
-            if s == half and s > 0 and d % 2 == 0 and j >= half:
-                continue  # (j + d/2, j): the same products as (j, j + d/2)
-            k = (j + s) % d
-            S[max(j, k), min(j, k)] += acc2[s * L + lane]
+        sums[feature[lane]] += acc1[lane]
+    for t in range(first.shape[0]):
+        if first[t] >= 0:
+            S[first[t], second[t]] += acc2[t]
     for r in range(full // d, Xb.shape[0]):
         xr = Xb[r]
         for j in range(d):
