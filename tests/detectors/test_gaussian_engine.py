@@ -456,15 +456,15 @@ def test_transposed_load_refuses_a_strided_sub_block(rng):
         transpose4(np.ascontiguousarray(X), np.zeros(8), C)
 
 
-def _caller_with_literal(kernel, params, literal):
-    """A compiled caller of ``_gaussian_kernels.<kernel>(params)`` with ``literal``
-    written in as its third argument (the intrinsics take it as a literal)."""
+def _caller_with_literal(kernel, params, *literals):
+    """A compiled caller of ``_gaussian_kernels.<kernel>(params)`` with ``literals``
+    written in from its third argument on (the intrinsics take them as literals)."""
     from numba import njit
 
     from anomalykit.detectors import _gaussian_kernels as kernels
 
     names = params.split(", ")
-    args = ", ".join([*names[:2], str(literal), *names[2:]])
+    args = ", ".join([*names[:2], *map(str, literals), *names[2:]])
     namespace = {"kernels": kernels}
     exec(f"def call({params}):\n    kernels.{kernel}({args})\n", namespace)
     return njit(namespace["call"])
@@ -528,24 +528,33 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("d", [1, 2, 4, 8])
-def test_diag_scores_eight_rows_at_a_time(rng, dtype, d):
-    """Rows in lanes, each row's squares summed by pairs of neighbouring lanes: every
-    score lands on its own row, in order, and the lanes' totals add up to the
-    scores' sum; nothing past ``count`` rows is read or written. Integer values
-    and power-of-two scales keep every sum exact: equal to NumPy's to the bit."""
-    call = _caller_with_literal("_diag_scores8", "flat, count, mv, sv, log_norm, out, total", d)
+@pytest.mark.parametrize(("d", "rotations"), [(1, 1), (2, 1), (4, 1), (8, 1), (2, 2), (4, 4)])
+def test_lane_scores_eight_rows_at_a_time(rng, dtype, d, rotations):
+    """Rows in lanes: ``z = (x - m) P`` from rotations within each row (one, P
+    diagonal: diag; ``d``, P upper triangular: full), each row's squares summed
+    by pairs of neighbouring lanes: every score lands on its own row, in order,
+    and the lanes' totals add up to the scores' sum; nothing past ``count`` rows
+    is read or written. Small integers and powers of two keep every sum exact:
+    equal to NumPy's to the bit."""
+    call = _caller_with_literal(
+        "_lane_scores", "flat, count, mv, coef, log_norm, out, total", d, rotations
+    )
     mean = rng.integers(-3, 4, d).astype(np.float64)
-    scale = 2.0 ** rng.integers(-2, 3, d)
-    mv, sv = np.tile(mean, 8 // d), np.tile(scale, 8 // d)
+    if rotations == 1:
+        P = np.diag(2.0 ** rng.integers(-2, 3, d))
+    else:
+        P = np.triu(rng.integers(-3, 4, (d, d))).astype(np.float64)
+    lanes = np.arange(8) % d
+    others = (lanes + np.arange(rotations)[:, np.newaxis]) % d
+    mv, coef = mean[lanes], np.ascontiguousarray(P[others, lanes]).reshape(-1)
     for count in (0, 8, 64, 8 * 37):
         X = rng.integers(-40, 40, (count + 5, d)).astype(dtype)
         X[count:] = np.nan  # past count: never read
         out = np.full(count + 3, -7.0)
         total = rng.integers(-5, 5, 8).astype(np.float64)
         start = total.copy()
-        call(X.reshape(-1), count, mv, sv, -2.5, out, total)
-        expected = -2.5 - 0.5 * (((X[:count].astype(np.float64) - mean) * scale) ** 2).sum(axis=1)
+        call(X.reshape(-1), count, mv, coef, -2.5, out, total)
+        expected = -2.5 - 0.5 * (((X[:count].astype(np.float64) - mean) @ P) ** 2).sum(axis=1)
         np.testing.assert_array_equal(out[:count], expected)
         np.testing.assert_array_equal(out[count:], -7.0)
         np.testing.assert_array_equal(total - start, expected.reshape(-1, 8).sum(axis=0))

@@ -586,7 +586,13 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         out = np.empty(n, dtype=np.float64)
         log_norm = float(self._log_norm)
         mean = np.ascontiguousarray(self.mean_, dtype=np.float64)
-        if self._moments.full:
+        full = self._moments.full
+        if 8 % d == 0 and (d <= 4 or not full):  # rows in lanes (diag d = 8 too)
+            mv, coef = _lane_coefficients(self, d, full)
+
+            def kernel(Xc: np.ndarray, o: np.ndarray, a: int, b: int) -> float:
+                return kernels.score_lanes(Xc, mv, coef, log_norm, o, a, b)
+        elif full:
             dp = _padded(d)
             PT = np.zeros((dp, dp))
             PT[:d, :d] = self.precision_cholesky_.T
@@ -793,6 +799,24 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
 
 #: Rows per sub-block of the diag score kernel.
 _DIAG_SCORE_ROWS = 1024
+
+
+def _lane_coefficients(
+    detector: GaussianDetector, d: int, full: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of each of 8 lanes (lane ``l`` holds feature ``l % d``) and the
+    coefficients of :func:`._gaussian_kernels.score_lanes`: for ``diag`` the
+    inverse standard deviations; for ``full``, rotation ``s`` of lane ``l``
+    multiplies feature ``(j + s) % d`` by ``P[(j + s) % d, j]`` (``P`` the
+    precision's Cholesky factor, upper triangular: ``z_j = sum_(k <= j) P[k, j]
+    (x_k - m_k)``)."""
+    lanes = np.arange(8) % d
+    mv = np.ascontiguousarray(detector.mean_, dtype=np.float64)[lanes]
+    if not full:
+        return mv, (1.0 / np.sqrt(detector.var_))[lanes]
+    P = detector.precision_cholesky_
+    others = (lanes + np.arange(d)[:, np.newaxis]) % d  # (rotation, lane)
+    return mv, np.ascontiguousarray(P[others, lanes], dtype=np.float64).reshape(-1)
 
 
 def _cholesky_and_inverse(cov: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

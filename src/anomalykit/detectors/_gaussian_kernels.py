@@ -52,7 +52,7 @@ from .._utils._numba_cache import salt_kernel_caches
 
 salt_kernel_caches()  # (before the first @njit: see _numba_cache)
 
-__all__ = ["moments_diag", "moments_full", "score_diag", "score_full"]
+__all__ = ["moments_diag", "moments_full", "score_diag", "score_full", "score_lanes"]
 
 #: FMA contraction and reassociation of sums (for SIMD reductions); no
 #: assumptions about NaN or infinity, which must propagate to the caller's check.
@@ -377,36 +377,46 @@ def _pair_sums(builder, u, v):
 
 
 @intrinsic
-def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
-    """``out[i] = log_norm - 1/2 sum_j ((x_ij - m_j) s_j)**2`` for ``count`` rows
-    of ``d = group`` features (1, 2, 4 or 8), 8 rows at a time, rows in lanes:
-    their ``d`` vectors of squares are summed by ``log2(d)`` rounds of
-    :func:`_pair_sums` (at d = 8, 14 permutations and 7 adds for 8 rows), where
-    a row at a time summed its own vector across lanes (one core, 2e6 x 8:
-    5.57 -> 4.25 ms; a read of X and a write of the scores, 4.5 ms). ``total`` (8 values)
-    gets the scores' sums, lane ``l`` of every 8 rows' row ``l``.
+def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, out, total):
+    """``out[i] = log_norm - 1/2 |z_i|**2`` for ``count`` rows of ``d = group``
+    features (1, 2, 4 or 8), 8 rows at a time, rows in lanes: with ``c = x - m``,
+    ``z_j = sum_s coef[s, l] c_((j + s) % d)`` over ``s < rotations`` (lane ``l``
+    holding feature ``j = l % d``; ``c_((j + s) % d)`` comes from a rotation
+    within the row, :func:`_rotation`): one rotation, ``coef`` the inverse
+    standard deviations, for ``diag``; ``d`` of them and the rows of the
+    precision's Cholesky factor for ``full``. The ``d`` vectors of squares are
+    then summed by ``log2(d)`` rounds of :func:`_pair_sums` (at d = 8, 14
+    permutations and 7 adds for 8 rows), where a row at a time summed its own
+    vector across lanes (one core, diag 2e6 x 8: 5.57 -> 4.25 ms; a read of X
+    and a write of the scores, 4.5 ms). ``total`` (8 values) gets the scores'
+    sums, lane ``l`` of every 8 rows' row ``l``.
 
-    ``flat`` (float32, widened exactly, or float64) holds the rows, ``mv`` and
-    ``sv`` (float64, 8 values) the mean and scale of each lane's feature
-    (``l % d``), ``out`` and ``total`` float64 and writable; all C-contiguous,
-    which the typing checks. ``count`` must be a multiple of 8 with ``count *
-    d`` values in ``flat`` and ``count`` in ``out``: nothing is bounds-checked.
+    ``flat`` (float32, widened exactly, or float64) holds the rows, ``mv``
+    (float64, 8 values) the mean of each lane's feature, ``coef`` (float64,
+    ``8 * rotations`` values) the coefficients, ``out`` and ``total`` float64
+    and writable; all C-contiguous, which the typing checks. ``count`` must be
+    a multiple of 8 with ``count * d`` values in ``flat`` and ``count`` in
+    ``out``: nothing is bounds-checked.
     """
-    if not _segment_types(flat, count, (mv, sv, out, total), (out, total)):
+    if not _segment_types(flat, count, (mv, coef, out, total), (out, total)):
         return None
     if not isinstance(group, types.IntegerLiteral) or group.literal_value not in (1, 2, 4, 8):
         return None
+    d = group.literal_value
+    if not isinstance(rotations, types.IntegerLiteral) or not 1 <= rotations.literal_value <= d:
+        return None
     if not isinstance(log_norm, types.Float):
         return None
-    d = group.literal_value
-    sig = types.void(flat, count, group, mv, sv, log_norm, out, total)
+    R = rotations.literal_value
+    sig = types.void(flat, count, group, rotations, mv, coef, log_norm, out, total)
 
     def codegen(context, builder, signature, args):
         g = _Segments(context, builder, signature, args)
         zero = g.constant(0)
-        mvec = g.load(3, zero)
-        svec = g.load(4, zero)
-        norm = context.cast(builder, args[5], signature.args[5], types.float64)
+        masks = [ir.Constant(ir.VectorType(ir.IntType(32), 8), _rotation(d, s)) for s in range(R)]
+        mvec = g.load(4, zero)
+        coefs = [g.load(5, g.constant(8 * s)) for s in range(R)]
+        norm = context.cast(builder, args[6], signature.args[6], types.float64)
         norm = builder.insert_element(ir.Constant(g.vector, ir.Undefined), norm, zero)
         norm = builder.shuffle_vector(
             norm, norm, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
@@ -416,8 +426,11 @@ def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
             base = builder.mul(i, g.constant(d))
             squares = []
             for q in range(d):
-                x = g.values(builder.add(base, g.constant(8 * q)))
-                z = builder.fmul(builder.fsub(x, mvec), svec)
+                c = builder.fsub(g.values(builder.add(base, g.constant(8 * q))), mvec)
+                z = builder.fmul(c, coefs[0])
+                for s in range(1, R):
+                    rot = builder.shuffle_vector(c, c, masks[s])
+                    z = builder.call(g.fma, [rot, coefs[s], z])
                 squares.append(builder.fmul(z, z))
             while len(squares) > 1:
                 squares = [
@@ -425,11 +438,11 @@ def _diag_scores8(typingctx, flat, count, group, mv, sv, log_norm, out, total):
                     for u, v in zip(squares[::2], squares[1::2], strict=True)
                 ]
             scores = builder.fsub(norm, builder.fmul(g.constant(0.5), squares[0]))
-            g.store(6, i, scores)
+            g.store(7, i, scores)
             return [builder.fadd(acc[0], scores)]
 
-        (acc,) = g.loop("diag_scores", 8, [g.constant(0.0)], body)
-        g.store(7, zero, acc, add=True)
+        (acc,) = g.loop("lane_scores", 8, [g.constant(0.0)], body)
+        g.store(8, zero, acc, add=True)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -553,39 +566,10 @@ def score_diag(
     X, mean, inv_std, log_norm, out, start, stop, rows
 ):  # pragma: no cover - compiled; covered through the engine tests
     """``out[i] = log_norm - 1/2 sum_j ((X[i, j] - mean[j]) * inv_std[j])**2``
-    for rows ``start:stop``; returns their sum.
-
-    Rows of 1, 2, 4 or 8 features go 8 at a time through :func:`_diag_scores8`
-    (2e6 rows of float64, two threads: d = 8 3.48 -> 3.12 ms, a read and a write
-    2.98 ms; d = 2 1.08 -> 0.73 ms), the last ``(stop - start) % 8`` too, copied
-    into 8 rows: a row's sum is formed in the same order wherever it is (equal
-    rows score equal). Other widths row by row, in sub-blocks of ``rows``.
-    """
+    for rows ``start:stop``, row by row in sub-blocks of ``rows``; returns
+    their sum. (Rows of 1, 2, 4 or 8 features: :func:`score_lanes`.)"""
     d = X.shape[1]
     total = 0.0
-    if 8 % d == 0:
-        mv = np.empty(8)
-        sv = np.empty(8)
-        for lane in range(8):
-            mv[lane] = mean[lane % d]
-            sv[lane] = inv_std[lane % d]
-        totals = np.zeros(8)
-        first = stop - (stop - start) % 8
-        _diag_scores_of(
-            X[start:first].reshape(-1), first - start, d, mv, sv, log_norm, out[start:first], totals
-        )
-        if first < stop:
-            pad = np.zeros(8 * d, dtype=X.dtype)
-            last = X[first:stop].reshape(-1)
-            pad[: last.shape[0]] = last
-            scores = np.empty(8)
-            _diag_scores_of(pad, 8, d, mv, sv, log_norm, scores, np.zeros(8))
-            for r in range(stop - first):
-                out[first + r] = scores[r]
-                total += scores[r]
-        for lane in range(8):
-            total += totals[lane]
-        return total
     for a in range(start, stop, rows):
         b = min(a + rows, stop)
         Xb = X[a:b]
@@ -602,18 +586,63 @@ def score_diag(
     return total
 
 
+@njit(nogil=True, cache=True, fastmath=_FASTMATH)
+def score_lanes(
+    X, mv, coef, log_norm, out, start, stop
+):  # pragma: no cover - compiled; covered through the engine tests
+    """Log-densities of rows ``start:stop`` of 1, 2, 4 or 8 features by
+    :func:`_lane_scores` (``mv`` and ``coef`` as it takes them: one rotation for
+    ``diag``, ``d`` for ``full`` up to 4 features); returns their sum.
+
+    8 rows at a time, the last ``(stop - start) % 8`` too, copied into 8 rows:
+    a row's score is formed in the same order wherever it is (equal rows score
+    equal). 2e6 rows of float64, two threads, diag: d = 8 3.48 -> 3.12 ms (a
+    read and a write 2.98 ms), d = 2 1.08 -> 0.73 ms.
+    """
+    d = X.shape[1]
+    rotations = coef.shape[0] // 8
+    total = 0.0
+    totals = np.zeros(8)
+    first = stop - (stop - start) % 8
+    _lane_scores_of(
+        X[start:first].reshape(-1), first - start, d, rotations, mv, coef, log_norm,
+        out[start:first], totals,
+    )  # fmt: skip
+    if first < stop:
+        pad = np.zeros(8 * d, dtype=X.dtype)
+        last = X[first:stop].reshape(-1)
+        pad[: last.shape[0]] = last
+        scores = np.empty(8)
+        _lane_scores_of(pad, 8, d, rotations, mv, coef, log_norm, scores, np.zeros(8))
+        for r in range(stop - first):
+            out[first + r] = scores[r]
+            total += scores[r]
+    for lane in range(8):
+        total += totals[lane]
+    return total
+
+
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
-def _diag_scores_of(flat, count, d, mv, sv, log_norm, out, totals):  # pragma: no cover - compiled
-    """:func:`_diag_scores8` for rows of ``d`` = 1, 2, 4 or 8 features (the
-    intrinsic takes ``d`` as a literal)."""
+def _lane_scores_of(
+    flat, count, d, rotations, mv, coef, log_norm, out, totals
+):  # pragma: no cover - compiled
+    """:func:`_lane_scores` for ``d`` = 1, 2, 4 or 8 features and one rotation
+    (diag) or ``d`` (full, up to 4 features): the intrinsic takes both as
+    literals."""
     if d == 8:
-        _diag_scores8(flat, count, 8, mv, sv, log_norm, out, totals)
+        _lane_scores(flat, count, 8, 1, mv, coef, log_norm, out, totals)
     elif d == 4:
-        _diag_scores8(flat, count, 4, mv, sv, log_norm, out, totals)
+        if rotations == 1:
+            _lane_scores(flat, count, 4, 1, mv, coef, log_norm, out, totals)
+        else:
+            _lane_scores(flat, count, 4, 4, mv, coef, log_norm, out, totals)
     elif d == 2:
-        _diag_scores8(flat, count, 2, mv, sv, log_norm, out, totals)
+        if rotations == 1:
+            _lane_scores(flat, count, 2, 1, mv, coef, log_norm, out, totals)
+        else:
+            _lane_scores(flat, count, 2, 2, mv, coef, log_norm, out, totals)
     else:
-        _diag_scores8(flat, count, 1, mv, sv, log_norm, out, totals)
+        _lane_scores(flat, count, 1, 1, mv, coef, log_norm, out, totals)
 
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH)
