@@ -562,6 +562,23 @@ def test_lane_scores_eight_rows_at_a_time(rng, dtype, d, rotations):
         np.testing.assert_array_equal(total - start, expected.reshape(-1, 8).sum(axis=0))
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 8, 13])
+def test_score_full_of_any_width(rng, d):
+    """``score_full`` for every width, also those the estimator scores in lanes
+    (1, 2, 4, 8: the transposed tiles, or rows one by one at 3), against NumPy."""
+    from anomalykit.detectors import _gaussian_kernels as kernels
+
+    dp = -(-d // 4) * 4
+    PT = np.zeros((dp, dp))
+    PT[:d, :d] = np.tril(rng.normal(size=(d, d))) + 3 * np.eye(d)
+    X, mean = rng.normal(size=(1037, d)), rng.normal(size=d)
+    out = np.full(1037, np.nan)
+    total = kernels.score_full(X, mean, PT, -1.5, out, 0, 1037, 64)
+    expected = -1.5 - 0.5 * (((X - mean) @ PT[:d, :d].T) ** 2).sum(axis=1)
+    np.testing.assert_allclose(out, expected, rtol=1e-13)
+    assert total == pytest.approx(expected.sum(), rel=1e-12)
+
+
 def test_lane_grams_refuse_other_widths_and_layouts(rng):
     """Only rows of 1, 2, 4 or 8 features fill whole vectors, and the vector loads
     assume C-contiguous values: anything else is a compile error, never a wrong sum."""

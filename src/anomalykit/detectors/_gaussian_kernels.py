@@ -660,7 +660,7 @@ def score_full(
     ``z_k = sum_{j <= k} (x_j - mean_j) PT[k, j]``.
     """
     dp = PT.shape[0]
-    if dp == 4:
+    if X.shape[1] == 3:  # (1, 2, 4 and 8 features: score_lanes)
         return _scores_narrow(X, mean, PT, log_norm, out, start, stop)
     C = np.zeros((dp, rows))  # padded feature rows stay 0
     Z = np.empty((4, rows))
@@ -684,51 +684,21 @@ def score_full(
 
 @njit(nogil=True, cache=True, fastmath=_FASTMATH, inline="always")
 def _scores_narrow(X, mean, PT, log_norm, out, start, stop):  # pragma: no cover - compiled
-    """:func:`score_full` for up to 4 features, row by row from X itself: the
-    same ``z_k`` and sums as the transposed path (whose copy, by strided
-    reads, took most of its time: one thread, 1e6 x 2, 1.81 -> 0.74 ms)."""
-    d = X.shape[1]
+    """:func:`score_full` for 3 features, row by row from X itself: the same
+    ``z_k`` and sums as the transposed path (whose copy, by strided reads, took
+    most of its time: one thread, 1e6 x 2, 1.81 -> 0.74 ms)."""
     p00, p10, p11 = PT[0, 0], PT[1, 0], PT[1, 1]
     p20, p21, p22 = PT[2, 0], PT[2, 1], PT[2, 2]
-    p30, p31, p32, p33 = PT[3, 0], PT[3, 1], PT[3, 2], PT[3, 3]
+    m0, m1, m2 = mean[0], mean[1], mean[2]
     total = 0.0
-    if d == 1:
-        m0 = mean[0]
-        for i in range(start, stop):
-            z0 = p00 * (X[i, 0] - m0)
-            v = log_norm - 0.5 * (z0 * z0)
-            out[i] = v
-            total += v
-    elif d == 2:
-        m0, m1 = mean[0], mean[1]
-        for i in range(start, stop):
-            c0, c1 = X[i, 0] - m0, X[i, 1] - m1
-            z0 = p00 * c0
-            z1 = p10 * c0 + p11 * c1
-            v = log_norm - 0.5 * (z0 * z0 + z1 * z1)
-            out[i] = v
-            total += v
-    elif d == 3:
-        m0, m1, m2 = mean[0], mean[1], mean[2]
-        for i in range(start, stop):
-            c0, c1, c2 = X[i, 0] - m0, X[i, 1] - m1, X[i, 2] - m2
-            z0 = p00 * c0
-            z1 = p10 * c0 + p11 * c1
-            z2 = p20 * c0 + p21 * c1 + p22 * c2
-            v = log_norm - 0.5 * (z0 * z0 + z1 * z1 + z2 * z2)
-            out[i] = v
-            total += v
-    else:
-        m0, m1, m2, m3 = mean[0], mean[1], mean[2], mean[3]
-        for i in range(start, stop):
-            c0, c1, c2, c3 = X[i, 0] - m0, X[i, 1] - m1, X[i, 2] - m2, X[i, 3] - m3
-            z0 = p00 * c0
-            z1 = p10 * c0 + p11 * c1
-            z2 = p20 * c0 + p21 * c1 + p22 * c2
-            z3 = p30 * c0 + p31 * c1 + p32 * c2 + p33 * c3
-            v = log_norm - 0.5 * (z0 * z0 + z1 * z1 + z2 * z2 + z3 * z3)
-            out[i] = v
-            total += v
+    for i in range(start, stop):
+        c0, c1, c2 = X[i, 0] - m0, X[i, 1] - m1, X[i, 2] - m2
+        z0 = p00 * c0
+        z1 = p10 * c0 + p11 * c1
+        z2 = p20 * c0 + p21 * c1 + p22 * c2
+        v = log_norm - 0.5 * (z0 * z0 + z1 * z1 + z2 * z2)
+        out[i] = v
+        total += v
     return total
 
 
