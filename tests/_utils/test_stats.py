@@ -33,6 +33,23 @@ def assert_moments_close(m, total, mean, scatter, rtol=1e-10):
     np.testing.assert_allclose(m.scatter, scatter, rtol=rtol, atol=1e-9)
 
 
+def random_parts(rng, X, w, full, most):
+    """Moments of X cut at 1 to ``most - 1`` random places, in row order."""
+    n = X.shape[0]
+    cuts = np.sort(rng.choice(np.arange(1, n), size=rng.integers(1, most), replace=False))
+    return [
+        moments_of(X[idx], None if w is None else w[idx], full=full)
+        for idx in np.split(np.arange(n), cuts)
+    ]
+
+
+def merge_pairwise(parts):
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = merged.merge(part)
+    return merged
+
+
 @pytest.mark.parametrize("full", [False, True], ids=["diag", "full"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_moments_of_equals_definition(rng, full, weighted):
@@ -55,13 +72,7 @@ def test_merge_of_random_splits_equals_batch(rng, full, weighted):
     w = rng.uniform(0.0, 2.0, size=200) if weighted else None
     expected = direct(X, w, full)
     for _ in range(20):
-        cuts = np.sort(rng.choice(np.arange(1, 200), size=rng.integers(1, 8), replace=False))
-        parts = np.split(np.arange(200), cuts)
-        merged = None
-        for idx in parts:
-            part = moments_of(X[idx], None if w is None else w[idx], full=full)
-            merged = part if merged is None else merged.merge(part)
-        assert_moments_close(merged, *expected)
+        assert_moments_close(merge_pairwise(random_parts(rng, X, w, full, 8)), *expected)
     # merge order does not matter either
     a = moments_of(X[:70], None if w is None else w[:70], full=full)
     b = moments_of(X[70:], None if w is None else w[70:], full=full)
@@ -140,18 +151,11 @@ def test_merge_all_equals_batch_and_pairwise_merges(rng, full, weighted):
     w = rng.uniform(0.0, 2.0, size=300) if weighted else None
     expected = direct(X, w, full)
     for _ in range(10):
-        cuts = np.sort(rng.choice(np.arange(1, 300), size=rng.integers(1, 16), replace=False))
-        parts = [
-            moments_of(X[idx], None if w is None else w[idx], full=full)
-            for idx in np.split(np.arange(300), cuts)
-        ]
+        parts = random_parts(rng, X, w, full, 16)
         merged = merge_all([as_part(p) for p in parts])
         assert merged.full is full
         assert_moments_close(merged, *expected)
-        pairwise = parts[0]
-        for p in parts[1:]:
-            pairwise = pairwise.merge(p)
-        np.testing.assert_allclose(merged.scatter, pairwise.scatter, rtol=1e-12)
+        np.testing.assert_allclose(merged.scatter, merge_pairwise(parts).scatter, rtol=1e-12)
     one = moments_of(X, w, full=full)
     alone = merge_all([as_part(one)])
     assert alone.weight == one.weight

@@ -297,8 +297,8 @@ def _lane_sums_loop(flat, count, lanes, cl, acc1, acc2):  # pragma: no cover - c
 #: sums to the stack at d = 8).
 _GRAM_VECTORS = 2
 #: Values per call of :func:`_lane_grams`, whose sums start at 0 in registers
-#: and are then added to memory: each lane sums 128 products, then 2**17 / 2048
-#: of those per sub-block. One lane summing a whole sub-block (4096 products)
+#: and are then added to memory: each lane sums 128 products, then up to
+#: 2**17 / 2048 of those per sub-block. One lane summing a whole sub-block (4096 products)
 #: lost up to 1e-13 of the scatter, the transposed tiles' 128-row sub-blocks
 #: 5e-16.
 _GRAM_BLOCK = 2048
@@ -854,8 +854,9 @@ def moments_full(
 
     Unweighted rows of 1, 2, 4 or 8 features skip the copy: their products
     come from X by :func:`_grams_by_lanes` (pass ``rows`` of 2**17 values, as
-    the copy's 128 no longer bound a buffer). 1e6 x 8 float64, one core: 2.9 ->
-    2.1 ms; two: 1.68 -> 1.26 ms; 1e6 x 2, two: 0.60 -> 0.36 ms.
+    the copy's 128 no longer bound a buffer; a chunk's first sub-blocks are
+    smaller). 1e6 x 8 float64, one core: 2.9 -> 2.1-2.3 ms; two: 1.68 -> 1.3 ms;
+    1e6 x 2, two: 0.60 -> 0.25-0.38 ms.
     """
     d = X.shape[1]
     lanes = w is None and 8 % d == 0  # rows of 1, 2, 4 or 8 features: _grams_by_lanes
