@@ -534,7 +534,8 @@ def test_grams_by_lanes_equal_exact_sums(rng, dtype, d):
 def test_lane_scores_eight_rows_at_a_time(rng, dtype, d, rotations):
     """Rows in lanes: ``z = (x - m) P`` from rotations within each row (one, P
     diagonal: diag; ``d``, P upper triangular: full), each row's squares summed
-    by pairs of neighbouring lanes: every score lands on its own row, in order,
+    by pairs of neighbouring lanes, or (full, d = 8) from the 8 rows transposed
+    in registers: every score lands on its own row, in order,
     and the lanes' totals add up to the scores' sum; nothing past ``count`` rows
     is read or written. Small integers and powers of two keep every sum exact:
     equal to NumPy's to the bit."""

@@ -11,7 +11,8 @@ every sum is accumulated in float64.
 
 Scores
     Rows of 1, 2, 4 or 8 features, ``diag`` and ``full``: 8 rows at a time in
-    vector lanes, ``z`` from rotations within each row (:func:`score_lanes`).
+    vector lanes, ``z`` from rotations within each row, or for ``full`` at d = 8
+    from the 8 rows transposed in registers (:func:`score_lanes`).
     Other widths, ``diag``: one pass per row, ``-1/2 sum_j ((x_j - mean_j) /
     std_j)**2``, no n x d temporary. ``full``: each sub-block is centred and copied
     transposed into a (features x rows) buffer that stays in L1, then
@@ -184,6 +185,20 @@ class _Segments:
     def _pointer(self, position, index, vector):
         ptr = self.builder.gep(self.arrays[position].data, [index])
         return self.builder.bitcast(ptr, vector.as_pointer())
+
+    def scalar(self, position, index):
+        """Value ``index`` of float64 argument ``position``."""
+        return self.builder.load(self.builder.gep(self.arrays[position].data, [index]))
+
+    def broadcast(self, value):
+        """8 lanes of the float64 ``value``."""
+        builder = self.builder
+        one = builder.insert_element(
+            ir.Constant(self.vector, ir.Undefined), value, self.constant(0)
+        )
+        return builder.shuffle_vector(
+            one, one, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+        )
 
     def load(self, position, index):
         """8 float64 values of argument ``position`` from ``index`` on."""
@@ -377,6 +392,23 @@ def _pair_sums(builder, u, v):
     return builder.fadd(even, odd)
 
 
+def _transpose8(builder, rows):
+    """The 8 x 8 transpose of 8 vectors: lane ``r`` of vector ``j`` out is lane
+    ``j`` of vector ``r`` in. Three rounds of 8 two-vector permutations, each
+    swapping the off-diagonal blocks of 1, 2 and then 4 lanes."""
+    mask = ir.VectorType(ir.IntType(32), 8)
+    out = list(rows)
+    for b in (1, 2, 4):
+        low = ir.Constant(mask, [i + 8 - b if i & b else i for i in range(8)])
+        high = ir.Constant(mask, [i + 8 if i & b else i + b for i in range(8)])
+        for r in range(8):
+            if not r & b:
+                u, v = out[r], out[r + b]
+                out[r] = builder.shuffle_vector(u, v, low)
+                out[r + b] = builder.shuffle_vector(u, v, high)
+    return out
+
+
 @intrinsic
 def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, out, total):
     """``out[i] = log_norm - 1/2 |z_i|**2`` for ``count`` rows of ``d = group``
@@ -391,6 +423,17 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
     vector across lanes (one core, diag 2e6 x 8: 5.57 -> 4.25 ms; a read of X
     and a write of the scores, 4.5 ms). ``total`` (8 values) gets the scores'
     sums, lane ``l`` of every 8 rows' row ``l``.
+
+    ``full`` at d = 8 (8 rotations) takes another way to the same sums: the 8
+    rows, centred, are transposed in registers (:func:`_transpose8`, 24
+    permutations), a feature to a vector, and ``z_j = P[j, j] c_j + sum_(k < j)
+    P[k, j] c_k`` (the rotations' order) comes from 36 multiply-adds by
+    broadcast coefficients, with the rows already in lanes: per row 3
+    permutations and about 6 multiply-adds, where the rotations took 9 and 10
+    and bound the pass by arithmetic. Two threads: 2e5 x 8 (in cache) 0.48-0.60
+    -> 0.30-0.36 ms (diag's 0.18-0.30); 2e6 x 8, ``score_samples`` back to back,
+    5.5-5.7 -> 3.9-4.8 ms (diag's 3.6-4.8). Only ``P[k, j]`` with ``k <= j`` is
+    read: the factor's lower part must be 0, as a Cholesky factor's is.
 
     ``flat`` (float32, widened exactly, or float64) holds the rows, ``mv``
     (float64, 8 values) the mean of each lane's feature, ``coef`` (float64,
@@ -417,17 +460,15 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
         masks = [ir.Constant(ir.VectorType(ir.IntType(32), 8), _rotation(d, s)) for s in range(R)]
         mvec = g.load(4, zero)
         coefs = [g.load(5, g.constant(8 * s)) for s in range(R)]
-        norm = context.cast(builder, args[6], signature.args[6], types.float64)
-        norm = builder.insert_element(ir.Constant(g.vector, ir.Undefined), norm, zero)
-        norm = builder.shuffle_vector(
-            norm, norm, ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
-        )
+        norm = g.broadcast(context.cast(builder, args[6], signature.args[6], types.float64))
 
-        def body(i, acc):  # i: the first of 8 rows
-            base = builder.mul(i, g.constant(d))
+        if d == 8 and R == 8:  # P[k, j], k <= j, each in 8 lanes (the rest are 0)
+            upper = [[g.broadcast(g.scalar(5, g.constant(8 * ((k - j) % 8) + j))) for j in range(8)]
+                     for k in range(8)]  # fmt: skip
+
+        def rotated(cs):  # a row per vector: z by rotations, squares by pair sums
             squares = []
-            for q in range(d):
-                c = builder.fsub(g.values(builder.add(base, g.constant(8 * q))), mvec)
+            for c in cs:
                 z = builder.fmul(c, coefs[0])
                 for s in range(1, R):
                     rot = builder.shuffle_vector(c, c, masks[s])
@@ -438,7 +479,29 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
                     _pair_sums(builder, u, v)
                     for u, v in zip(squares[::2], squares[1::2], strict=True)
                 ]
-            scores = builder.fsub(norm, builder.fmul(g.constant(0.5), squares[0]))
+            return squares[0]
+
+        def transposed(cs):  # full d = 8: a feature per vector, a row per lane
+            ts = _transpose8(builder, cs)
+            squares = []
+            for j in range(8):  # the rotations' order: P[j, j] c_j, then k = 0 .. j - 1
+                z = builder.fmul(ts[j], upper[j][j])
+                for k in range(j):
+                    z = builder.call(g.fma, [ts[k], upper[k][j], z])
+                squares.append(builder.fmul(z, z))
+            while len(squares) > 1:
+                squares = [
+                    builder.fadd(u, v) for u, v in zip(squares[::2], squares[1::2], strict=True)
+                ]
+            return squares[0]
+
+        def body(i, acc):  # i: the first of 8 rows
+            base = builder.mul(i, g.constant(d))
+            cs = [
+                builder.fsub(g.values(builder.add(base, g.constant(8 * q))), mvec) for q in range(d)
+            ]
+            sums = transposed(cs) if d == 8 and R == 8 else rotated(cs)
+            scores = builder.fsub(norm, builder.fmul(g.constant(0.5), sums))
             g.store(7, i, scores)
             return [builder.fadd(acc[0], scores)]
 
@@ -599,7 +662,8 @@ def score_lanes(
     a row's score is formed in the same order wherever it is (equal rows score
     equal). 2e6 rows of float64, two threads, diag: d = 8 3.48 -> 3.12 ms (a
     read and a write 2.98 ms), d = 2 1.08 -> 0.73 ms; full: d = 8 3.76 -> 3.05
-    ms (the transposed copy and :func:`_squares8`), d = 2 0.92 -> 0.76 ms.
+    ms (the transposed copy and :func:`_squares8`; then transposed in registers,
+    see :func:`_lane_scores`), d = 2 0.92 -> 0.76 ms.
     """
     d = X.shape[1]
     rotations = coef.shape[0] // 8
