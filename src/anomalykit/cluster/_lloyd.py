@@ -107,19 +107,58 @@ def _blocks(n: int, k: int, itemsize: int) -> list[tuple[int, int]]:
     return [(start, min(start + rows, n)) for start in range(0, n, rows)]
 
 
-def _partial_distances(Xb: np.ndarray | sp.csr_matrix, centers: np.ndarray, c_sq: np.ndarray):
-    """``||c||^2 - 2 x.c`` for a block of rows: shape (rows, k), in X's dtype."""
+def _centre_copies(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(later, first)``: the centres that repeat an earlier centre byte for
+    byte, and the index of its first copy; None when every centre differs.
+
+    The rows are sorted as whole byte strings (stable: each run of copies starts
+    with its first), 19 us at k = 256, d = 128 where ``np.unique(axis=0)`` took
+    0.8 ms.
+    """
+    k = centers.shape[0]
+    if k < 2:
+        return None
+    C = np.ascontiguousarray(centers)
+    rows = C.view(np.dtype((np.void, C.dtype.itemsize * C.shape[1]))).reshape(k)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    repeats = ordered[1:] == ordered[:-1]
+    if not repeats.any():
+        return None
+    run_start = np.maximum.accumulate(np.where(np.r_[True, ~repeats], np.arange(k), 0))
+    first = np.empty(k, dtype=np.intp)
+    first[order] = order[run_start]
+    later = np.flatnonzero(first != np.arange(k))
+    return later, first[later]
+
+
+def _partial_distances(
+    Xb: np.ndarray | sp.csr_matrix,
+    centers: np.ndarray,
+    c_sq: np.ndarray,
+    copies: tuple[np.ndarray, np.ndarray] | None = None,
+):
+    """``||c||^2 - 2 x.c`` for a block of rows: shape (rows, k), in X's dtype.
+
+    ``copies`` (:func:`_centre_copies`): each later copy of a centre takes its
+    first copy's column, so that the argmin gives their ties to the first (the
+    NumPy Lloyd step). BLAS may round the products of two equal columns
+    differently: OpenBLAS's SkylakeX kernel did at k = 300, where 9 rows of
+    20003 went to the later copy.
+    """
     if sp.issparse(Xb) or centers.dtype not in (np.float32, np.float64):
         D = np.asarray(Xb @ centers.T)
         D *= -2
         D += c_sq
-        return D
-    D = np.empty((Xb.shape[0], centers.shape[0]), dtype=centers.dtype)
-    D[...] = c_sq
-    gemm = blas.sgemm if centers.dtype == np.float32 else blas.dgemm
-    # D (C order) is D.T in Fortran order: D.T = C @ Xb.T, accumulated onto ||c||^2.
-    Xb = np.ascontiguousarray(Xb)
-    gemm(-2.0, centers.T, Xb.T, trans_a=True, beta=1.0, c=D.T, overwrite_c=True)
+    else:
+        D = np.empty((Xb.shape[0], centers.shape[0]), dtype=centers.dtype)
+        D[...] = c_sq
+        gemm = blas.sgemm if centers.dtype == np.float32 else blas.dgemm
+        # D (C order) is D.T in Fortran order: D.T = C @ Xb.T, accumulated onto ||c||^2.
+        Xb = np.ascontiguousarray(Xb)
+        gemm(-2.0, centers.T, Xb.T, trans_a=True, beta=1.0, c=D.T, overwrite_c=True)
+    if copies is not None:
+        D[:, copies[0]] = D[:, copies[1]]
     return D
 
 
@@ -195,8 +234,18 @@ def assign(
     :func:`lloyd_step`. ``shift`` (dense rows, X's dtype): the rows are ``X -
     shift``; the labels alone are found with no copy where the register
     panels serve the shape (they subtract it as they read X, the copy's
-    values to the bit), else from the shifted copy.
+    values to the bit), else from the shifted copy. Exact copies of a centre
+    are left out of the search: a row nearest to them goes to the first copy,
+    whichever route (BLAS may round two equal columns differently).
     """
+    copies = _centre_copies(centers)
+    if copies is not None:  # each row of a tie between copies goes to the first, on every route
+        keep = np.setdiff1d(np.arange(centers.shape[0]), copies[0])
+        labels, dist = assign(
+            X, centers[keep], x_sq_norms, threads=threads, engine=engine, distances=distances,
+            shift=shift,
+        )  # fmt: skip
+        return keep[labels], dist
     if shift is not None and (distances or not _panels_serve(X, centers.shape[0], engine)):
         X, shift = np.subtract(X, shift), None
     n = X.shape[0]
@@ -485,10 +534,11 @@ def lloyd_step(
         )
         return LloydStep(labels, new, weights, empty)
     else:
+        copies = _centre_copies(centers)
 
         def work(start: int, stop: int) -> np.ndarray:
             Xb = X[start:stop]
-            lab = np.argmin(_partial_distances(Xb, centers, c_sq), axis=1)
+            lab = np.argmin(_partial_distances(Xb, centers, c_sq, copies), axis=1)
             labels[start:stop] = lab
             return _weighted_sums(Xb, lab, sample_weight[start:stop], k)
 
