@@ -460,27 +460,63 @@ def test_centre_copies_name_each_later_copy_and_its_first():
     assert _centre_copies(C[:1]) is None
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+def test_centre_copies_of_any_layout_and_signed_zeros():
+    C = np.asfortranarray([[0.0, -0.0], [1.0, 2.0], [-0.0, 0.0], [1.0, 2.0]], dtype=np.float32)
+    later, first = _centre_copies(C)
+    np.testing.assert_array_equal(later, [2, 3])
+    np.testing.assert_array_equal(first, [0, 1])
+    assert _centre_copies(np.zeros((3, 0))) is None
+
+
+def _copies_and_near_ties(rng, d, k, dtype):
+    """Centres with copies early and late (2 and 5 repeat 0 and 3; 299 repeats 7),
+    rows nearest to a copied centre and rows halfway between two different
+    centres (near ties that the products' rounding decides)."""
+    C = rng.normal(size=(k, d)).astype(dtype)
+    C[[2, 5, k - 1]] = C[[0, 3, 7]]
+    a, b = rng.integers(8, k - 1, (2, 6000))
+    mid = (C[a].astype(np.float64) + C[b]) / 2
+    near = C[rng.choice([0, 3, 7], 3000)] + rng.normal(scale=0.05, size=(3000, d))
+    return np.vstack([mid, near]).astype(dtype), C
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_rows_nearest_to_copies_of_a_centre_go_to_the_first(engine, dtype):
-    # Real-valued rows and 300 centres (BLAS rounds some columns apart: on
-    # OpenBLAS's SkylakeX kernel 9 rows went to the later copy before copies were
-    # left out), copies placed far apart in the centre list, a step of each kind.
-    rng = np.random.default_rng(4)
-    X = rng.normal(size=(20003, 6)).astype(dtype)
-    centers = X[rng.choice(len(X), 300, replace=False)].copy()
-    centers[[299, 150, 201]] = centers[[7, 7, 3]]
-    labels, dist = assign(X, centers, engine=engine)
-    assert not np.isin(labels, [150, 201, 299]).any()
-    kept = np.setdiff1d(np.arange(300), [150, 201, 299])
-    alone, alone_dist = assign(X, centers[kept], engine=engine)
-    np.testing.assert_array_equal(labels, kept[alone])
-    np.testing.assert_array_equal(dist, alone_dist)
-    only, _ = assign(X, centers, engine=engine, distances=False)
+@pytest.mark.parametrize("d", [3, 6, 64])
+def test_numpy_reference_gives_ties_between_copies_to_the_first(dtype, d):
+    # BLAS may round two equal columns apart (OpenBLAS's SkylakeX kernel sent 9
+    # rows of 20003 to a later copy): the reference gives later copies their
+    # first copy's column and leaves the other columns as they are, so that its
+    # assignment and its Lloyd step still agree on rows between two different
+    # centres.
+    X, C = _copies_and_near_ties(np.random.default_rng(d), d, 300, dtype)
+    labels, dist = assign(X, C, engine="numpy")
+    assert not np.isin(labels, [2, 5, 299]).any()
+    step = lloyd_step(X, C, np.ones(len(X)), engine="numpy")
+    np.testing.assert_array_equal(step.labels, labels)
+    only, _ = assign(X, C, engine="numpy", distances=False)
     np.testing.assert_array_equal(only, labels)
-    if engine == "numpy":  # the reference's Lloyd step too (the engine's: see _numba_kernels)
-        step = lloyd_step(X, centers, np.ones(len(X)), engine=engine)
-        np.testing.assert_array_equal(step.labels, labels)
+    exact = ((X[:, None, :].astype(np.float64) - C[None].astype(np.float64)) ** 2).sum(-1)
+    np.testing.assert_allclose(dist, exact[np.arange(len(X)), labels], rtol=1e-4, atol=1e-4)
+    assert (exact[np.arange(len(X)), labels] <= exact.min(axis=1) * (1 + 1e-5) + 1e-5).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [6, 64])
+def test_compiled_routes_agree_with_copies_of_a_centre(dtype, d):
+    # assign, assign_own and the Lloyd step pick labels by the same products; in
+    # the register panels (16 features or more, AVX-512) copies tie and the
+    # first wins.
+    pytest.importorskip("numba")
+    from anomalykit.cluster._numba_panels import HAS_AVX512
+
+    X, C = _copies_and_near_ties(np.random.default_rng(d), d, 300, dtype)
+    labels, _ = assign(X, C, engine="numba")
+    own, _ = assign_own(X, C, engine="numba")
+    step = lloyd_step(X, C, np.ones(len(X)), engine="numba")
+    np.testing.assert_array_equal(own, labels)
+    np.testing.assert_array_equal(step.labels, labels)
+    if d >= 16 and HAS_AVX512:
+        assert not np.isin(labels, [2, 5, 299]).any()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

@@ -108,17 +108,18 @@ def _blocks(n: int, k: int, itemsize: int) -> list[tuple[int, int]]:
 
 
 def _centre_copies(centers: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(later, first)``: the centres that repeat an earlier centre byte for
-    byte, and the index of its first copy; None when every centre differs.
+    """``(later, first)``: the centres that repeat an earlier centre exactly
+    (-0.0 as 0.0), and the index of its first copy; None when every centre
+    differs.
 
     The rows are sorted as whole byte strings (stable: each run of copies starts
     with its first), 19 us at k = 256, d = 128 where ``np.unique(axis=0)`` took
     0.8 ms.
     """
     k = centers.shape[0]
-    if k < 2:
+    if k < 2 or centers.shape[1] == 0:
         return None
-    C = np.ascontiguousarray(centers)
+    C = np.ascontiguousarray(centers + 0.0)  # (-0.0 + 0.0 is 0.0)
     rows = C.view(np.dtype((np.void, C.dtype.itemsize * C.shape[1]))).reshape(k)
     order = np.argsort(rows, kind="stable")
     ordered = rows[order]
@@ -141,10 +142,11 @@ def _partial_distances(
     """``||c||^2 - 2 x.c`` for a block of rows: shape (rows, k), in X's dtype.
 
     ``copies`` (:func:`_centre_copies`): each later copy of a centre takes its
-    first copy's column, so that the argmin gives their ties to the first (the
-    NumPy Lloyd step). BLAS may round the products of two equal columns
-    differently: OpenBLAS's SkylakeX kernel did at k = 300, where 9 rows of
-    20003 went to the later copy.
+    first copy's column, so that the argmin gives their ties to the first, and
+    the other columns are left as they are (the same k columns as without
+    copies: rows near a tie between two different centres keep their rounding).
+    BLAS may round the products of two equal columns differently: OpenBLAS's
+    SkylakeX kernel did at k = 300, where 9 rows of 20003 went to the later copy.
     """
     if sp.issparse(Xb) or centers.dtype not in (np.float32, np.float64):
         D = np.asarray(Xb @ centers.T)
@@ -234,18 +236,10 @@ def assign(
     :func:`lloyd_step`. ``shift`` (dense rows, X's dtype): the rows are ``X -
     shift``; the labels alone are found with no copy where the register
     panels serve the shape (they subtract it as they read X, the copy's
-    values to the bit), else from the shifted copy. Exact copies of a centre
-    are left out of the search: a row nearest to them goes to the first copy,
-    whichever route (BLAS may round two equal columns differently).
+    values to the bit), else from the shifted copy. On the NumPy path a row
+    nearest to exact copies of a centre goes to the first copy
+    (:func:`_partial_distances`), as in the register panels.
     """
-    copies = _centre_copies(centers)
-    if copies is not None:  # each row of a tie between copies goes to the first, on every route
-        keep = np.setdiff1d(np.arange(centers.shape[0]), copies[0])
-        labels, dist = assign(
-            X, centers[keep], x_sq_norms, threads=threads, engine=engine, distances=distances,
-            shift=shift,
-        )  # fmt: skip
-        return keep[labels], dist
     if shift is not None and (distances or not _panels_serve(X, centers.shape[0], engine)):
         X, shift = np.subtract(X, shift), None
     n = X.shape[0]
@@ -290,8 +284,10 @@ def assign(
         _run_blocks(work, blocks, engine_threads() if threads is None else threads)
         return labels, dist
 
+    copies = _centre_copies(centers)
+
     def work(start: int, stop: int) -> None:
-        D = _partial_distances(X[start:stop], centers, c_sq)
+        D = _partial_distances(X[start:stop], centers, c_sq, copies)
         lab = np.argmin(D, axis=1)
         labels[start:stop] = lab
         if dist is not None:

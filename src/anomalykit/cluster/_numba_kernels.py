@@ -16,9 +16,9 @@ compares and selects, or along each row after a rows-first product. Then,
 for the Lloyd step, the block's rows are added to their centre's sum. Equal
 values go to the lowest centre index, as ``np.argmin``. (On the BLAS route
 two copies of one centre need not give equal values: BLAS may round the
-products of different columns differently, so in a Lloyd step a row can go to
-the later copy; :func:`._lloyd.assign` leaves later copies out. The panels sum
-every product in feature order: copies tie, and the first wins.)
+products of different columns differently, so a row can go to the later copy;
+the NumPy reference gives later copies their first copy's products. The panels
+sum every product in feature order: copies tie, and the first wins.)
 """
 
 from __future__ import annotations

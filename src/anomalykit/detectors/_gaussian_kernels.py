@@ -424,10 +424,11 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
     and a write of the scores, 4.5 ms). ``total`` (8 values) gets the scores'
     sums, lane ``l`` of every 8 rows' row ``l``.
 
-    ``full`` at d = 8 (8 rotations) takes another way to the same sums: the 8
-    rows, centred, are transposed in registers (:func:`_transpose8`, 24
-    permutations), a feature to a vector, and ``z_j = P[j, j] c_j + sum_(k < j)
-    P[k, j] c_k`` (the rotations' order) comes from 36 multiply-adds by
+    ``full`` at d = 8 (8 rotations) takes another way: the 8 rows, centred, are
+    transposed in registers (:func:`_transpose8`, 24 permutations), a feature to
+    a vector, and ``z_j = P[j, j] c_j + sum_(k < j) P[k, j] c_k`` (the rotations'
+    terms in their order; the squares' sum, with the compiler free to contract
+    and reassociate, may round 1 ulp apart from theirs) comes from 36 multiply-adds by
     broadcast coefficients, with the rows already in lanes: per row 3
     permutations and about 6 multiply-adds, where the rotations took 9 and 10
     and bound the pass by arithmetic. Two threads: 2e5 x 8 (in cache) 0.48-0.60
@@ -462,9 +463,12 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
         coefs = [g.load(5, g.constant(8 * s)) for s in range(R)]
         norm = g.broadcast(context.cast(builder, args[6], signature.args[6], types.float64))
 
-        if d == 8 and R == 8:  # P[k, j], k <= j, each in 8 lanes (the rest are 0)
-            upper = [[g.broadcast(g.scalar(5, g.constant(8 * ((k - j) % 8) + j))) for j in range(8)]
-                     for k in range(8)]  # fmt: skip
+        if d == 8 and R == 8:  # P[k, j] for k <= j, in 8 lanes (the rest are 0)
+            upper = {
+                (k, j): g.broadcast(g.scalar(5, g.constant(8 * ((k - j) % 8) + j)))
+                for j in range(8)
+                for k in range(j + 1)
+            }
 
         def rotated(cs):  # a row per vector: z by rotations, squares by pair sums
             squares = []
@@ -485,9 +489,9 @@ def _lane_scores(typingctx, flat, count, group, rotations, mv, coef, log_norm, o
             ts = _transpose8(builder, cs)
             squares = []
             for j in range(8):  # the rotations' order: P[j, j] c_j, then k = 0 .. j - 1
-                z = builder.fmul(ts[j], upper[j][j])
+                z = builder.fmul(ts[j], upper[j, j])
                 for k in range(j):
-                    z = builder.call(g.fma, [ts[k], upper[k][j], z])
+                    z = builder.call(g.fma, [ts[k], upper[k, j], z])
                 squares.append(builder.fmul(z, z))
             while len(squares) > 1:
                 squares = [
