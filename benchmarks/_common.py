@@ -125,8 +125,41 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def host_speed() -> str:
+    """The host's speed when called: one thread's float32 matrix product (BLAS,
+    1024 x 1024 x 1024, best of 5) and one thread's read of 128 MB (``np.add.reduce``,
+    best of 5). The same machine type is not always the same speed: on one day
+    the product ran at 100 GFLOP/s where the engine's tables of other days had
+    been made at about twice that, and every vector-bound time doubled."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    A = rng.random((1024, 1024), dtype=np.float32)
+    X = np.ones(2**24)  # 128 MB of float64
+    with threadpool_limits(1):
+        gemm = best_time(lambda: A @ A, 5)
+    read = best_time(lambda: np.add.reduce(X), 5)
+    return (
+        f"host speed: float32 GEMM {2 * 1024**3 / gemm / 1e9:.0f} GFLOP/s on one thread, "
+        f"a read {X.nbytes / read / 1e9:.1f} GB/s on one thread"
+    )
+
+
+def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
+    """The least wall time (s) of ``repeats`` calls of ``fn``, after one untimed call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def environment_lines(load_before: str) -> list[str]:
-    """Versions, CPU, thread pools, OPENBLAS_CORETYPE and load, one fact per line."""
+    """Versions, CPU, thread pools, OPENBLAS_CORETYPE, the host's speed
+    (:func:`host_speed`, measured now) and load, one fact per line."""
     import numpy as np
     import scipy
     import sklearn
@@ -151,6 +184,7 @@ def environment_lines(load_before: str) -> list[str]:
         lines.append("threads: " + "; ".join(pools) if pools else "threads: no pools found")
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     lines.append(f"OPENBLAS_CORETYPE={coretype}" if coretype else "OPENBLAS_CORETYPE not set")
+    lines.append(host_speed())
     lines.append(f"load average (1/5/15 min) before: {load_before}, after: {load_average()}")
     return lines
 

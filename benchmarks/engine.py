@@ -60,13 +60,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 
 import engine_gaussian
 import numpy as np
 from _common import (
     SETTLE_SECONDS,
     OtherLoad,
+    best_time,
     environment_lines,
     fmt_n,
     fmt_time,
@@ -105,16 +105,6 @@ PEERS = [m for m in LLOYD_METHODS if m != "anomalykit"]
 
 
 # ------------------------------------------------------------------ floors
-def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def gemm_time(X: np.ndarray, m: int) -> float:
     """One ``X @ C.T`` with ``m`` rows of X as C (float32, BLAS's own threads)."""
     C = np.ascontiguousarray(X[:m])
