@@ -128,9 +128,9 @@ def cpu_name() -> str:
 def host_speed() -> str:
     """The host's speed when called: one thread's float32 matrix product (BLAS,
     1024 x 1024 x 1024, best of 5) and one thread's read of 128 MB (``np.add.reduce``,
-    best of 5). The same machine type is not always the same speed: on one day
-    the product ran at 100 GFLOP/s where the engine's tables of other days had
-    been made at about twice that, and every vector-bound time doubled."""
+    best of 5). The same machine type is not always the same speed: on a day
+    when the product ran at 100 GFLOP/s, the engine's vector-bound cells took
+    2-3.7x their time of the day before, with the same code."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
