@@ -23,8 +23,9 @@ Up to ``L / 2`` centres (k-means++'s 7 or 8 candidates in float32) go in the
 *pairs* layout: each lane pair holds two features of one centre, each
 multiply-add takes two features of a row broadcast as a pair, so half the
 multiply-adds of one centre a lane (2e5 x 128 float32 against 8 centres, one
-core, in cache: 5.6 -> 3.2 ms). Rows are prefetched two panel calls ahead
-(:func:`_prefetch_rows`), and :func:`panel_rows` can subtract a shift from the
+core, in cache: 5.6 -> 3.2 ms). Rows are prefetched two panel calls ahead, a
+cache line or two at each step of the feature loop (:meth:`_Panel.prefetch`),
+and :func:`panel_rows` can subtract a shift from the
 rows as it reads them (k-means++ on uncentred data, without a centred copy).
 
 Where ``k`` is a little over ``L / 2`` (9-12 float32 or 5-6 float64 centres:
@@ -68,8 +69,8 @@ __all__ = [
 #: to keep both FMA units busy); buffers of :func:`nearest_panels` hold this many extra.
 PANEL_ROWS_MAX = 12
 #: Rows are prefetched this many panel calls ahead of the one that reads them
-#: (:func:`_prefetch_rows`; 1, 2 and 4 measured alike, 8 slower on two threads;
-#: into level 2 on a Zen 4 host: 1, 2, 4 and 8 within 10%).
+#: (:meth:`_Panel.prefetch`; one core, 2e5 x 128 float32 against 8 centres: 1 ahead
+#: 7.5 ms, 2, 4 and 8 6.2 ms).
 AHEAD = 2
 #: Panels from this many features up (measured: fewer go faster through BLAS).
 MIN_FEATURES = 16
@@ -281,6 +282,27 @@ class _Panel:
             ],
         )
 
+    def prefetch(self, at):
+        """Ask the CPU to bring the cache line of ``X.flat[at]`` into its level-2
+        cache (``prefetcht1``): a hint that never faults, wherever it points.
+
+        The products of a dozen rows read a few cache lines of each at every
+        step: streams too short for the CPU's own prefetcher, so each panel call
+        asks for the rows of the call :data:`AHEAD` of it, a line or two at each
+        step of its feature loop. Measured on one core of a Zen 4 host, 2e5 x
+        128 float32 rows against 8 centres (k-means++'s candidates), blocks of
+        1024 rows: 6.5 ms in cache, 21 ms from memory without hints, as with
+        all of a call's lines asked for at once before it into level 1 (the
+        first version); 12 ms with those into level 2 (``prefetcht0`` 21 ms,
+        ``prefetchnta`` 22 ms); 6.2 ms with the lines spread over the loop."""
+        b = self.builder
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        ptr = b.bitcast(b.gep(self.xa.data, [at]), i8p)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(b.module, fnty, "llvm.prefetch.p0i8")
+        # read, locality 2 (level 2 and beyond), data
+        b.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
+
     def splat(self, scalar, vec=None):
         return splat(self.builder, scalar, vec or self.vec)
 
@@ -365,6 +387,11 @@ class _Panel:
         fs = b.mul(f, n(g))
         if self.sa is not None:
             sv = self.row_values(fs, g, self.sa)
+        # the rows AHEAD calls on, R g values a step: every line once by the loop's end
+        ahead = b.add(b.mul(b.add(self.row, n(AHEAD * R)), self.d), b.mul(f, n(R * g)))
+        per_line = 64 // self.align
+        for j in range(-(-R * g // per_line)):
+            self.prefetch(b.add(ahead, n(j * per_line)))
         new = []
         for r in range(R):
             at = b.add(b.mul(b.add(self.row, n(r)), self.d), fs)
@@ -560,53 +587,6 @@ def _panel_store(typingctx, X, row, nrows, tiles, Cp, p, out, o, shift):
     return sig, codegen
 
 
-@intrinsic
-def _prefetch(typingctx, X, i):
-    """Ask the CPU to bring the cache line of ``X.flat[i]`` (``X`` C-contiguous)
-    into its level-2 cache (``prefetcht1``: locality 2): a hint that never
-    faults, wherever it points. Into level 1 (``prefetcht0``), the hints did
-    nothing measurable on a Zen 4 host, where rows streamed from memory took
-    three times their time in cache (one core, 2e5 x 128 float32 against 8
-    centres in blocks of 1024 rows: 21 ms with prefetcht0 as without hints,
-    12 ms with prefetcht1, 6.5 ms for rows in cache; ``prefetchnta`` 22 ms)."""
-    if not isinstance(X, types.Array) or X.layout != "C" or not isinstance(i, types.Integer):
-        return None
-    sig = types.void(X, i)
-
-    def codegen(context, builder, signature, args):
-        xa = context.make_array(signature.args[0])(context, builder, args[0])
-        at = context.cast(builder, args[1], signature.args[1], types.intp)
-        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-        ptr = builder.bitcast(builder.gep(xa.data, [at]), i8p)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read, locality 2 (level 2 and beyond), data
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 2), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _prefetch_rows(X, row, rows):  # pragma: no cover - compiled
-    """Prefetch rows ``row : row + rows`` of ``X`` (clipped at its end), each
-    cache line once. The panels read a dozen rows at a time, a few cache lines
-    each: streams too short for the CPU's own prefetcher, which left the
-    arithmetic and the reads of memory taking turns (one core, 2e5 x 128
-    float32 against 8 centres: 3.9 ms in cache, 3.8 ms to read, 7.1 ms from
-    memory; 5.8 ms with rows fetched two panel calls ahead; on a Zen 4 host,
-    6.5 ms in cache, 21 ms from memory, 12 ms with the hints into level 2:
-    see :func:`_prefetch`)."""
-    d = X.shape[1]
-    first = row * d
-    last = min(row + rows, X.shape[0]) * d - 1
-    step = 64 // X.itemsize
-    for e in range(first, last, step):
-        _prefetch(X, e)
-    if last >= first:
-        _prefetch(X, last)
-
-
 @njit(nogil=True, cache=True, inline="always")
 def _rows_against_panels(
     X, row, Cp, csq, best, lab, o, tiles, shift
@@ -690,7 +670,6 @@ def nearest_panels(
         lab[i] = 0
     r = 0
     while r + rows <= m:
-        _prefetch_rows(X, start + r + AHEAD * rows, rows)
         _rows_against_panels(X, start + r, Cp, csq, best, lab, r, tiles, shift)
         r += rows
     if r < m:
@@ -720,7 +699,6 @@ def panel_rows(
     P = np.empty((m + PANEL_ROWS_MAX, Cp.shape[0] * width), dtype=X.dtype)
     r = 0
     while r + rows <= m:
-        _prefetch_rows(X, start + r + AHEAD * rows, rows)
         _rows_into(X, start + r, Cp, P, r, tiles, shift)
         r += rows
     if r < m:
