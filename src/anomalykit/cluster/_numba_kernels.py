@@ -380,14 +380,48 @@ def own_sq_distances_chunk(
 ) -> None:  # pragma: no cover - compiled; covered through KMeans's tests
     """``out[i] = ||x_i - c_{label_i}||^2`` from exact differences (in X's dtype,
     summed in feature order, as NumPy's einsum over a difference would);
-    ``x_i`` is ``X[i] - shift`` rounded to X's dtype (zeros: ``X[i]``)."""
-    for i in range(start, stop):
-        a = labels[i]
-        s = X.dtype.type(0)
-        for f in range(X.shape[1]):
-            diff = (X[i, f] - shift[f]) - centers[a, f]
-            s += diff * diff
-        out[i] = s
+    ``x_i`` is ``X[i] - shift`` rounded to X's dtype (zeros: ``X[i]``).
+
+    Eight rows at a time, each summed alone in feature order (the same
+    operations as one row at a time): one row's sum is a chain of dependent
+    additions, eight are independent ones the CPU overlaps (1e5 x 64 float32,
+    k = 10, two threads: :func:`assign_own_chunk`'s pass 4.5 -> 2.7 ms, the
+    assignment alone 1.3 ms)."""
+    d = X.shape[1]
+    zero = X.dtype.type(0)
+    i = start
+    while i + 8 <= stop:
+        a0, a1, a2, a3 = labels[i], labels[i + 1], labels[i + 2], labels[i + 3]
+        a4, a5, a6, a7 = labels[i + 4], labels[i + 5], labels[i + 6], labels[i + 7]
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+        for f in range(d):
+            t = shift[f]
+            e0 = (X[i, f] - t) - centers[a0, f]
+            e1 = (X[i + 1, f] - t) - centers[a1, f]
+            e2 = (X[i + 2, f] - t) - centers[a2, f]
+            e3 = (X[i + 3, f] - t) - centers[a3, f]
+            e4 = (X[i + 4, f] - t) - centers[a4, f]
+            e5 = (X[i + 5, f] - t) - centers[a5, f]
+            e6 = (X[i + 6, f] - t) - centers[a6, f]
+            e7 = (X[i + 7, f] - t) - centers[a7, f]
+            s0 += e0 * e0
+            s1 += e1 * e1
+            s2 += e2 * e2
+            s3 += e3 * e3
+            s4 += e4 * e4
+            s5 += e5 * e5
+            s6 += e6 * e6
+            s7 += e7 * e7
+        out[i], out[i + 1], out[i + 2], out[i + 3] = s0, s1, s2, s3
+        out[i + 4], out[i + 5], out[i + 6], out[i + 7] = s4, s5, s6, s7
+        i += 8
+    for r in range(i, stop):
+        a = labels[r]
+        s = zero
+        for f in range(d):
+            e = (X[r, f] - shift[f]) - centers[a, f]
+            s += e * e
+        out[r] = s
 
 
 @njit(nogil=True, cache=True)
