@@ -411,6 +411,26 @@ def test_unit_weight_steps_equal_weighted_steps_with_ones(dtype, d):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_own_distances_sum_each_row_alone_in_feature_order(dtype):
+    kernels = pytest.importorskip("anomalykit.cluster._numba_kernels")
+    rng = np.random.default_rng(11)
+    X = (rng.normal(size=(40, 7)) * 10.0 ** rng.integers(-3, 4, size=(40, 7))).astype(dtype)
+    C = rng.normal(size=(3, 7)).astype(dtype)
+    shift = rng.normal(size=7).astype(dtype)
+    labels = rng.integers(0, 3, size=40).astype(np.intp)
+    out = np.full(40, np.nan, dtype=dtype)
+    kernels.own_sq_distances_chunk(X, shift, C, labels, out, 3, 38)  # 4 groups of 8, 3 alone
+    expected = np.full(40, np.nan, dtype=dtype)
+    for i in range(3, 38):
+        s = dtype(0)
+        for f in range(7):
+            e = (X[i, f] - shift[f]) - C[labels[i], f]
+            s = s + e * e
+        expected[i] = s
+    np.testing.assert_array_equal(out, expected)  # to the bit; rows outside untouched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_assign_own_is_assign_and_the_inertia_pass_in_one(dtype):
     pytest.importorskip("numba")
     rng = np.random.default_rng(6)
