@@ -126,11 +126,14 @@ def cpu_name() -> str:
 
 
 def host_speed() -> str:
-    """The host's speed when called: one thread's float32 matrix product (BLAS,
-    1024 x 1024 x 1024, best of 5) and one thread's read of 128 MB (``np.add.reduce``,
-    best of 5). The same machine type is not always the same speed: on a day
-    when the product ran at 100 GFLOP/s, the engine's vector-bound cells took
-    2-3.7x their time of the day before, with the same code."""
+    """The host's speed when called: one thread's fused multiply-add peak in
+    float32 (:func:`fma_peak`), its float32 matrix product (BLAS, 1024 x 1024 x
+    1024, best of 5) and its read of 128 MB (``np.add.reduce``, best of 5).
+
+    The same machine type is not always the same machine: the 2-core "AMD
+    EPYC" of these benchmarks was for a while a CPU whose FMA units did 222
+    GFLOP/s a core in float32, then a Zen 4 (family 25, model 17) doing 113,
+    where the engine's arithmetic-bound cells took twice their time or more."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 
@@ -141,9 +144,79 @@ def host_speed() -> str:
         gemm = best_time(lambda: A @ A, 5)
     read = best_time(lambda: np.add.reduce(X), 5)
     return (
-        f"host speed: float32 GEMM {2 * 1024**3 / gemm / 1e9:.0f} GFLOP/s on one thread, "
-        f"a read {X.nbytes / read / 1e9:.1f} GB/s on one thread"
+        f"host speed: float32 FMA peak {fma_peak() / 1e9:.0f} GFLOP/s, "
+        f"GEMM {2 * 1024**3 / gemm / 1e9:.0f} GFLOP/s, "
+        f"a read {X.nbytes / read / 1e9:.1f} GB/s, each on one thread"
     )
+
+
+def fma_peak(repeats: int = 3) -> float:
+    """One thread's float32 fused multiply-add peak (FLOP/s): the best of
+    ``repeats`` timings of 12 independent chains of multiply-adds on 16-float
+    vectors (LLVM's code for this CPU, through Numba: 512-bit instructions
+    where there is AVX-512, pairs of 256-bit ones elsewhere), 2 x 16 x 12
+    FLOP an iteration, enough independent work for two FMA units of latency
+    4-5. The limit of any arithmetic-bound kernel on this machine."""
+    iterations = 20_000_000
+    kernel = _fma_chains()
+    kernel(1000)  # compile
+    return 2 * 16 * 12 * iterations / best_time(lambda: kernel(iterations), repeats)
+
+
+def _fma_chains():
+    """A compiled ``f(n) -> float32``: n rounds of 12 vector FMAs, then their sum."""
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def chains(typingctx, n):
+        if not isinstance(n, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            f32, i64 = ir.FloatType(), ir.IntType(64)
+            vec = ir.VectorType(f32, 16)
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec] * 3), "llvm.fma.v16f32"
+            )
+            count = context.cast(builder, args[0], signature.args[0], types.int64)
+            x, y = ir.Constant(vec, [0.9999] * 16), ir.Constant(vec, [1e-4] * 16)
+            entry = builder.block
+            loop = builder.append_basic_block("chains")
+            done = builder.append_basic_block("chains_done")
+            builder.branch(loop)
+            builder.position_at_end(loop)
+            i = builder.phi(i64)
+            i.add_incoming(ir.Constant(i64, 0), entry)
+            acc = [builder.phi(vec) for _ in range(12)]
+            for j, phi in enumerate(acc):
+                phi.add_incoming(ir.Constant(vec, [float(j)] * 16), entry)
+            new = [builder.call(fma, [a, x, y]) for a in acc]
+            nxt = builder.add(i, ir.Constant(i64, 1))
+            i.add_incoming(nxt, builder.block)
+            for phi, value in zip(acc, new, strict=True):
+                phi.add_incoming(value, builder.block)
+            builder.cbranch(builder.icmp_signed("<", nxt, count), loop, done)
+            builder.position_at_end(done)
+            total = new[0]
+            for value in new[1:]:
+                total = builder.fadd(total, value)
+            out = builder.extract_element(total, ir.Constant(ir.IntType(32), 0))
+            for lane in range(1, 16):
+                out = builder.fadd(
+                    out, builder.extract_element(total, ir.Constant(ir.IntType(32), lane))
+                )
+            return out
+
+        return types.float32(n), codegen
+
+    @njit(nogil=True)
+    def run(n):
+        return chains(n)
+
+    return run
 
 
 def best_time(fn: Callable[[], object], repeats: int = 3) -> float:
