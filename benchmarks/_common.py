@@ -132,8 +132,9 @@ def host_speed() -> str:
 
     The same machine type is not always the same machine: the 2-core "AMD
     EPYC" of these benchmarks was for a while a CPU whose FMA units did 222
-    GFLOP/s a core in float32, then a Zen 4 (family 25, model 17) doing 113,
-    where the engine's arithmetic-bound cells took twice their time or more."""
+    GFLOP/s a core in float32, then a Zen 4 (family 25, model 17) doing 128 by
+    :func:`fma_peak`, where the engine's arithmetic-bound cells took about twice
+    their time."""
     import numpy as np
     from threadpoolctl import threadpool_limits
 

@@ -63,6 +63,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 
@@ -129,15 +130,15 @@ def read_time(X: np.ndarray) -> float:
     )
 
 
-_FMA_PEAK: list[float] = []
+@functools.cache
+def machine_fma_peak() -> float:
+    """FLOP/s of every core at the FMA peak: one thread's, measured once, x the cores."""
+    return fma_peak() * engine_threads()
 
 
 def fma_time(products: float) -> float:
-    """The least time for ``products`` multiply-adds (``products`` x 2 FLOP):
-    every core at the FMA peak (one thread's, measured once, x the cores)."""
-    if not _FMA_PEAK:
-        _FMA_PEAK.append(fma_peak() * engine_threads())
-    return 2 * products / _FMA_PEAK[0]
+    """The least time for ``products`` multiply-adds (``products`` x 2 FLOP)."""
+    return 2 * products / machine_fma_peak()
 
 
 def floor_note(ours: float, gemm: float, read: float, fma: float) -> str:
